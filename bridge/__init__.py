@@ -1,0 +1,1 @@
+"""The service core: handset IDs, votes, rounds, dedup, journal, MQTT, tally, broker, roles."""

@@ -1,0 +1,180 @@
+"""Typed settings: defaults here, a TOML file over them, ``ARS_*`` environment variables over both.
+
+Nested settings take one underscore after the prefix: ``ARS_MQTT_URL`` sets ``mqtt.url``,
+``ARS_JOURNAL_PATH`` sets ``journal.path``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bridge.votes import Policy
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "arsbridge.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the setting."""
+
+
+class BrokerSettings(BaseModel):
+    """The embedded amqtt broker, used when ``mqtt.url`` is ``embedded``."""
+
+    host: str = "127.0.0.1"
+    # Not 1883, so that the embedded broker never collides with a system Mosquitto.
+    port: int = Field(1884, ge=1, le=65535)
+    max_connections: int = Field(200, ge=1)
+
+
+class MqttSettings(BaseModel):
+    """The MQTT link: broker URL, topic base, batching and reconnection."""
+
+    url: str = "embedded"
+    base: str = "ars"
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = Field(30, ge=5)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    publish_timeout_s: float = Field(10.0, gt=0)
+    batch_interval_ms: int = Field(50, ge=1, le=5000)
+    batch_max: int = Field(500, ge=1, le=10000)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        if v != "embedded" and not v.startswith(("mqtt://", "tcp://", "mqtts://")):
+            raise ValueError("must be 'embedded' or a URL like mqtt://host:1883")
+        return v
+
+    @field_validator("base")
+    @classmethod
+    def _check_base(cls, v: str) -> str:
+        if not v or any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
+            raise ValueError("must be a topic prefix without wildcards or outer slashes")
+        return v
+
+
+class JournalSettings(BaseModel):
+    """The durable press journal (SQLite in WAL mode, group commit)."""
+
+    path: Path = Path("var/journal.sqlite3")
+    commit_interval_ms: int = Field(20, ge=1, le=2000)
+    commit_max: int = Field(2000, ge=1)
+
+
+class DedupSettings(BaseModel):
+    """Windows that tell a repeat or an echo from a genuine new press."""
+
+    # A press of the handset's previous answer from another receiver this soon after the
+    # change is an echo that arrived late over that receiver's link.
+    echo_window_s: float = Field(2.0, ge=0)
+
+
+class RoundSettings(BaseModel):
+    """Defaults for rounds that do not set their own."""
+
+    grace_s: float = Field(2.0, ge=0, le=60)
+    late_window_s: float = Field(60.0, ge=0)
+    policy: Policy = Policy.LAST
+    tally_interval_ms: int = Field(100, ge=10, le=10000)
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API and web pages."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    token: str | None = None
+
+
+class ReceiverSettings(BaseModel):
+    """One receiver: its driver family and where to find it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    driver: str
+    url: str = ""
+    baudrate: int | None = None
+    channel: str | None = None
+
+
+class SupervisorSettings(BaseModel):
+    """Retry policy for receivers that disappear."""
+
+    backoff_min_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(15.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ARS_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    bridge_id: str = Field("bridge1", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    mqtt: MqttSettings = MqttSettings()
+    broker: BrokerSettings = BrokerSettings()
+    journal: JournalSettings = JournalSettings()
+    dedup: DedupSettings = DedupSettings()
+    rounds: RoundSettings = RoundSettings()
+    api: ApiSettings = ApiSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+    receivers: list[ReceiverSettings] = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file))
+        return tuple(sources)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``path`` (default: the shipped config) plus the environment.
+
+    Raises :class:`ConfigError` with the file and the setting named.
+    """
+    file = path if path is not None else DEFAULT_CONFIG
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        with file.open("rb") as fh:
+            tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=file)
+
+    try:
+        return Settings.model_validate(_FileSettings(**overrides).model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"config file {file} (or ARS_* environment): {problems}") from None

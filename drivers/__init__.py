@@ -1,0 +1,1 @@
+"""Receiver drivers: one subpackage per receiver family (pure codec, transport, receiver)."""

@@ -1,0 +1,1 @@
+"""Receiver and handset simulators built from the production codecs."""
