@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class Decision(enum.StrEnum):
@@ -27,3 +28,75 @@ class Policy(enum.StrEnum):
 
     LAST = "last"
     FIRST = "first"
+
+
+# Decisions the bridge publishes to the tally engine; duplicates and bad frames stay in the
+# journal (and in the counters) only.
+PUBLISHED = frozenset(Decision) - {Decision.DUPLICATE, Decision.BAD_FRAME}
+
+
+@dataclass(slots=True)
+class Record:
+    """One journal row: a press (or a bad frame) with the decision taken on it.
+
+    ``answer`` is the handset's answer after this press (for multi-select and ranking it
+    combines earlier presses); only countable decisions carry one.
+    """
+
+    id: int
+    t: float
+    receiver: str
+    handset: str
+    key: str
+    decision: Decision
+    round: str | None = None
+    answer: str | None = None
+    seq: int | None = None
+    rssi: int | None = None
+    battery: int | None = None
+    detail: str = ""
+
+    def to_wire(self) -> dict[str, object]:
+        """The compact form used in vote batches (absent values left out)."""
+        out: dict[str, object] = {
+            "id": self.id,
+            "t": self.t,
+            "hs": self.handset,
+            "k": self.key,
+            "d": self.decision.value,
+        }
+        if self.round is not None:
+            out["r"] = self.round
+        if self.answer is not None:
+            out["a"] = self.answer
+        if self.seq is not None:
+            out["seq"] = self.seq
+        if self.rssi is not None:
+            out["rssi"] = self.rssi
+        if self.battery is not None:
+            out["bat"] = self.battery
+        return out
+
+    @classmethod
+    def from_wire(cls, receiver: str, item: dict[str, object]) -> Record:
+        """Inverse of :meth:`to_wire`; bad input raises KeyError, ValueError or TypeError."""
+
+        def opt_int(name: str) -> int | None:
+            v = item.get(name)
+            return None if v is None else int(v)  # type: ignore[call-overload]
+
+        r = item.get("r")
+        a = item.get("a")
+        return cls(
+            id=int(item["id"]),  # type: ignore[call-overload]
+            t=float(item["t"]),  # type: ignore[arg-type]
+            receiver=receiver,
+            handset=str(item["hs"]),
+            key=str(item["k"]),
+            decision=Decision(str(item["d"])),
+            round=None if r is None else str(r),
+            answer=None if a is None else str(a),
+            seq=opt_int("seq"),
+            rssi=opt_int("rssi"),
+            battery=opt_int("bat"),
+        )

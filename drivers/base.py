@@ -85,7 +85,7 @@ class RejectedFrame:
 
 @dataclass(frozen=True, slots=True)
 class NoiseFrame:
-    """Bytes the receiver emits that carry nothing (debug output, boot banners); counted, skipped."""
+    """Bytes that carry nothing (debug output, boot banners): counted and skipped."""
 
     raw: bytes
 
@@ -177,10 +177,10 @@ class Receiver(abc.ABC):
     def events(self) -> AsyncIterator[ReceiverEvent]:
         """Yield events as they arrive until the link closes or is lost."""
 
-    async def set_poll(self, state: PollState) -> None:
-        """Tell the receiver that voting opened or closed; receivers without the notion ignore it."""
+    async def set_poll(self, state: PollState) -> None:  # noqa: B027 - optional for a driver
+        """Tell the receiver that voting opened or closed; others ignore it."""
 
-    async def acknowledge(self, press: Press, ack: Ack) -> None:
+    async def acknowledge(self, press: Press, ack: Ack) -> None:  # noqa: B027 - two-way only
         """Tell the handset what became of its press; only two-way protocols implement it."""
 
     @property

@@ -22,10 +22,10 @@ async def open_serial(
         raise ReceiverConfigError("no serial port given (set the receiver's url)")
     # A device path is locked so that a second program (or a second receiver entry for the
     # same port) fails with "busy" instead of stealing bytes; URLs have no such lock.
-    extra = {} if "://" in url else {"exclusive": True}
+    exclusive = None if "://" in url else True
     try:
         return await serial_asyncio_fast.open_serial_connection(
-            url=url, baudrate=baudrate, limit=limit, **extra
+            url=url, baudrate=baudrate, limit=limit, exclusive=exclusive
         )
     except serial.SerialException as exc:
         raise _classify(url, exc) from None

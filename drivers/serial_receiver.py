@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
@@ -65,10 +66,9 @@ class SerialReceiver(Receiver, abc.ABC):
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            # The port may be gone already; closing it is all that was asked.
+            with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
-            except (OSError, ConnectionError):
-                pass  # the port is already gone; closing it is all that was asked
 
     async def write(self, data: bytes) -> None:
         """Send bytes to the receiver; a lost link raises :class:`ReceiverUnavailable`."""

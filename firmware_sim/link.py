@@ -75,7 +75,12 @@ class PtyEndpoint(SimEndpoint):
 
     async def _writable(self) -> None:
         fut: asyncio.Future[None] = self._loop.create_future()
-        self._loop.add_writer(self._master, lambda: fut.done() or fut.set_result(None))
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self._loop.add_writer(self._master, ready)
         try:
             await fut
         finally:

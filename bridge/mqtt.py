@@ -1,0 +1,168 @@
+"""One MQTT connection per process role, kept up for as long as the service runs.
+
+:class:`MqttLink` wraps aiomqtt with what a live event needs: it reconnects with capped
+backoff, resubscribes, republishes every retained message it has published (brokers without
+persistence lose them on restart), and makes :meth:`MqttLink.publish` wait for the link
+instead of failing while the broker is away, so QoS 1 batches are delivered late, not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[aiomqtt.Message], Awaitable[None] | None]
+
+
+class BrokerUnreachable(Exception):
+    """The broker did not accept a connection within the configured time."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """``mqtt://host:port`` (or ``tcp://``) as a host and port; 1883 when no port is given."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
+    return BrokerAddress(parts.hostname, parts.port or 1883)
+
+
+class MqttLink:
+    """A self-healing MQTT client: subscriptions, retained cache, last will, backoff."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str,
+        will: tuple[str, bytes] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        keepalive_s: int = 30,
+        timeout_s: float = 10.0,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.client_id = client_id
+        self._will = aiomqtt.Will(will[0], will[1], qos=1, retain=True) if will else None
+        self._auth = (username, password)
+        self._keepalive = keepalive_s
+        self._timeout = timeout_s
+        self._backoff = (reconnect_min_s, reconnect_max_s)
+        self._handlers: list[tuple[str, Handler]] = []
+        self._on_connect: list[Callable[[], Awaitable[None]]] = []
+        self._retained: dict[str, tuple[bytes, int]] = {}
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.published = 0
+
+    def subscribe(self, pattern: str, handler: Handler) -> None:
+        """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`."""
+        self._handlers.append((pattern, handler))
+
+    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` after every (re)connect, once retained state is republished."""
+        self._on_connect.append(callback)
+
+    async def wait_connected(self, within_s: float) -> None:
+        """Wait for the first connection; raises :class:`BrokerUnreachable` after ``within_s``."""
+        try:
+            await asyncio.wait_for(self.connected.wait(), within_s)
+        except TimeoutError:
+            raise BrokerUnreachable(
+                f"MQTT broker {self.host}:{self.port} did not answer within {within_s:g} s; "
+                "check [mqtt] url (ARS_MQTT_URL) and that the broker runs"
+            ) from None
+
+    async def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish, waiting for the link (and retrying after a reconnect) as long as it takes."""
+        data = payload.encode() if isinstance(payload, str) else payload
+        if retain:
+            self._retained[topic] = (data, qos)
+        while True:
+            await self.connected.wait()
+            client = self._client
+            if client is None:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                await client.publish(topic, data, qos=qos, retain=retain, timeout=self._timeout)
+            except aiomqtt.MqttError as exc:
+                log.warning("publish to %s failed (%s); retrying after reconnect", topic, exc)
+                self.connected.clear()
+                await asyncio.sleep(0.05)
+                continue
+            self.published += 1
+            return
+
+    def forget(self, topic: str) -> None:
+        """Stop republishing ``topic`` after reconnects."""
+        self._retained.pop(topic, None)
+
+    async def run(self) -> None:
+        """Connect, dispatch messages and reconnect forever (until cancelled)."""
+        delay = self._backoff[0]
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    identifier=self.client_id,
+                    will=self._will,
+                    username=self._auth[0],
+                    password=self._auth[1],
+                    keepalive=self._keepalive,
+                    timeout=self._timeout,
+                    clean_session=True,
+                ) as client:
+                    self._client = client
+                    for pattern, _ in self._handlers:
+                        await client.subscribe(pattern, qos=1)
+                    for topic, (data, qos) in list(self._retained.items()):
+                        await client.publish(topic, data, qos=qos, retain=True)
+                    self.connects += 1
+                    self.connected.set()
+                    delay = self._backoff[0]
+                    log.info("MQTT connected to %s:%d as %s", self.host, self.port, self.client_id)
+                    for callback in self._on_connect:
+                        await callback()
+                    async for message in client.messages:
+                        await self._dispatch(message)
+            except aiomqtt.MqttError as exc:
+                if self.connected.is_set() or self.connects == 0:
+                    log.warning(
+                        "MQTT %s:%d: %s; reconnecting in %.1f s", self.host, self.port, exc, delay
+                    )
+            finally:
+                self.connected.clear()
+                self._client = None
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, self._backoff[1])
+
+    async def _dispatch(self, message: aiomqtt.Message) -> None:
+        for pattern, handler in self._handlers:
+            if message.topic.matches(pattern):
+                try:
+                    result = handler(message)
+                    if result is not None:
+                        await result
+                except Exception:
+                    log.exception("handler for %s failed on %s", pattern, message.topic)

@@ -1,0 +1,64 @@
+"""MQTT topic names under the configurable base (default ``ars``); see docs/mqtt.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Every topic the service publishes or subscribes to, built from one base."""
+
+    base: str = "ars"
+
+    def bridge_state(self, bridge: str) -> str:
+        return f"{self.base}/bridge/{bridge}/state"
+
+    def request(self, bridge: str, cmd: str) -> str:
+        return f"{self.base}/bridge/{bridge}/request/{cmd}"
+
+    def response(self, bridge: str, cmd: str) -> str:
+        return f"{self.base}/bridge/{bridge}/response/{cmd}"
+
+    def rx_availability(self, receiver: str) -> str:
+        return f"{self.base}/rx/{receiver}/availability"
+
+    def rx_votes(self, receiver: str) -> str:
+        return f"{self.base}/rx/{receiver}/votes"
+
+    def round_state(self, round_id: str) -> str:
+        return f"{self.base}/round/{round_id}/state"
+
+    @property
+    def round_current(self) -> str:
+        return f"{self.base}/round/current"
+
+    def round_tally(self, round_id: str) -> str:
+        return f"{self.base}/round/{round_id}/tally"
+
+    def round_results(self, round_id: str) -> str:
+        return f"{self.base}/round/{round_id}/results"
+
+    # Subscriptions.
+
+    @property
+    def all_votes(self) -> str:
+        return f"{self.base}/rx/+/votes"
+
+    @property
+    def all_round_states(self) -> str:
+        return f"{self.base}/round/+/state"
+
+    @property
+    def all_rounds(self) -> str:
+        return f"{self.base}/round/#"
+
+    def requests(self, bridge: str) -> str:
+        return f"{self.base}/bridge/{bridge}/request/+"
+
+    def split(self, topic: str) -> list[str]:
+        """The levels of ``topic`` below the base, or an empty list when it is not ours."""
+        prefix = self.base + "/"
+        if not topic.startswith(prefix):
+            return []
+        return topic[len(prefix) :].split("/")
