@@ -110,7 +110,7 @@ class Journal:
         self.path = path
         self._linger = commit_interval_ms / 1000.0
         self._commit_max = commit_max
-        self._on_commit = on_commit
+        self.on_commit = on_commit  # told which records are durable, on the event loop
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -253,8 +253,8 @@ class Journal:
 
     def _committed_batch(self, batch: list[Record]) -> None:
         self._committed += len(batch)
-        if self._on_commit is not None:
-            self._on_commit(batch)
+        if self.on_commit is not None:
+            self.on_commit(batch)
         if self._waiters:
             done = [w for w in self._waiters if w[0] <= self._committed]
             self._waiters = [w for w in self._waiters if w[0] > self._committed]

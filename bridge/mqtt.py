@@ -166,3 +166,13 @@ class MqttLink:
                         await result
                 except Exception:
                     log.exception("handler for %s failed on %s", pattern, message.topic)
+
+
+def payload_bytes(message: aiomqtt.Message) -> bytes:
+    """A message's payload as bytes; raises TypeError for an empty or non-text payload."""
+    payload = message.payload
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode()
+    raise TypeError("empty or non-text payload")

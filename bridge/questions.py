@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 LETTERS = "ABCDEFGHIJ"
 DIGITS = "1234567890"  # keypad order: 1 is the first option, 0 the tenth
 DEFAULT_RANK_WEIGHTS = (10.0, 9.0, 8.0)
+MAX_OPTIONS = 12  # ten answer keys, plus room for keys such as TurningPoint's "?"
 
 
 class Kind(enum.StrEnum):
@@ -55,8 +56,8 @@ class Question(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Question:
         keys = [o.key for o in self.options]
-        if not 2 <= len(keys) <= 10:
-            raise ValueError(f"a question needs 2 to 10 options, got {len(keys)}")
+        if not 2 <= len(keys) <= MAX_OPTIONS:
+            raise ValueError(f"a question needs 2 to {MAX_OPTIONS} options, got {len(keys)}")
         if len(set(keys)) != len(keys):
             raise ValueError(f"option keys must be distinct, got {keys}")
         if self.kind is Kind.MULTI and self.max_choices > len(keys):

@@ -19,7 +19,7 @@ import aiomqtt
 from pydantic import ValidationError
 
 from bridge.clock import Clock, SystemClock, TimerHandle
-from bridge.mqtt import MqttLink
+from bridge.mqtt import MqttLink, payload_bytes
 from bridge.rounds import RoundState, RoundStatus
 from bridge.tally import RoundTally, Seating
 from bridge.topics import Topics
@@ -67,7 +67,7 @@ class TallyEngine:
 
     def _on_state(self, message: aiomqtt.Message) -> None:
         try:
-            state = RoundState.model_validate_json(_payload(message))
+            state = RoundState.model_validate_json(payload_bytes(message))
         except ValidationError as exc:
             log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
             return
@@ -94,7 +94,7 @@ class TallyEngine:
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
         try:
-            batch = json.loads(_payload(message))
+            batch = json.loads(payload_bytes(message))
             source = str(batch.get("bridge", ""))
             receiver = str(batch["receiver"])
             items = batch["presses"]
@@ -212,11 +212,3 @@ class TallyEngine:
             timer.cancel()
         self._timers.clear()
 
-
-def _payload(message: aiomqtt.Message) -> bytes:
-    payload = message.payload
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode()
-    raise TypeError("empty or non-text payload")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
+from firmware_sim.audience import VotePlan
 from firmware_sim.link import SimEndpoint
 from firmware_sim.radio import Air, Transmission
 
@@ -30,6 +32,7 @@ class SimulatedReceiver(abc.ABC):
         self.air = air
         self.speed = speed
         self.frames_sent = 0
+        self._loaded = asyncio.Event()
 
     @abc.abstractmethod
     def encode(self, tx: Transmission) -> bytes:
@@ -43,28 +46,49 @@ class SimulatedReceiver(abc.ABC):
         """What the firmware prints when it starts (boot lines); sent before any frame."""
         return b""
 
+    def load(self, plan: VotePlan, *, offset_s: float = 0.0) -> None:
+        """Schedule an audience's round on the air; :meth:`run` plays it."""
+        self.air.load(plan, offset_s=offset_s)
+        self._loaded.set()
+
+    async def run(self) -> None:
+        """Answer the host and play whatever is loaded, until cancelled (the demo and ``sim``)."""
+        async with self._host_served():
+            while True:
+                await self._loaded.wait()
+                self._loaded.clear()
+                await self._play_air()
+
     async def play(self) -> None:
         """Send every heard transmission at its simulated time, until the air falls quiet."""
-        loop = asyncio.get_running_loop()
+        async with self._host_served():
+            await self._play_air()
+
+    @contextlib.asynccontextmanager
+    async def _host_served(self) -> AsyncIterator[None]:
         commands = asyncio.create_task(self._serve_host(), name=f"sim-{self.family}-host")
         try:
             if banner := self.banner():
                 await self.endpoint.send(banner)
-            start_wall, start_sim = loop.time(), self.air.now
-            while (at := self.air.next_time()) is not None:
-                delay = start_wall + (at - start_sim) / self.speed - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                else:
-                    await asyncio.sleep(0)  # let host commands (acknowledgements) in
-                out = b"".join(self.encode(tx) for tx in self.air.advance(at))
-                if out:
-                    self.frames_sent += 1
-                    await self.endpoint.send(out)
+            yield
         finally:
             commands.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await commands
+
+    async def _play_air(self) -> None:
+        loop = asyncio.get_running_loop()
+        start_wall, start_sim = loop.time(), self.air.now
+        while (at := self.air.next_time()) is not None:
+            delay = start_wall + (at - start_sim) / self.speed - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                await asyncio.sleep(0)  # let host commands (acknowledgements) in
+            out = b"".join(self.encode(tx) for tx in self.air.advance(at))
+            if out:
+                self.frames_sent += 1
+                await self.endpoint.send(out)
 
     async def _serve_host(self) -> None:
         while True:

@@ -1,0 +1,113 @@
+"""Running the service in the foreground: the HTTP API under uvicorn, or a headless role,
+until SIGINT or SIGTERM, with startup errors turned into one clear exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_app
+from bridge.service import Service
+
+log = logging.getLogger(__name__)
+
+Started = Callable[[Service, str], Coroutine[Any, Any, None]]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that leaves signal handling to the process owning the event loop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class _StartupNoise(logging.Filter):
+    """Drops uvicorn's traceback of a failed startup; the caller reports the error itself."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__()
+        self._app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        failed = getattr(self._app.state, "startup_error", None) is not None
+        return not (failed and record.levelno >= logging.ERROR)
+
+
+@contextlib.asynccontextmanager
+async def _stop_on_signals() -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield stop
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def serve_api(service: Service, *, on_started: Started | None = None) -> None:
+    """Serve the API (which starts and stops ``service``) until a signal or ``on_started`` ends."""
+    settings = service.settings
+    app = create_app(settings, service=service)
+    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
+                            log_config=None, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=3)
+    server = _Server(config)
+    noise = _StartupNoise(app)
+    logging.getLogger("uvicorn.error").addFilter(noise)
+    try:
+        async with _stop_on_signals() as stop:
+            serving = asyncio.create_task(server.serve(), name="uvicorn")
+            # uvicorn reports a finished startup only as a flag.
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            error = getattr(app.state, "startup_error", None)
+            if error is not None:
+                await serving
+                raise error
+            if serving.done():
+                await serving  # a bind failure or the like: let its exception out
+                return
+            url = f"http://{settings.api.host}:{_bound_port(server, settings.api.port)}"
+            tasks: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+            if on_started is not None:
+                tasks.append(asyncio.create_task(on_started(service, url), name="demo"))
+            done, pending = await asyncio.wait([serving, *tasks],
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                if task is not serving:
+                    task.cancel()
+            await asyncio.gather(*(t for t in pending if t is not serving),
+                                 return_exceptions=True)
+            server.should_exit = True
+            await serving
+            for task in done:
+                if task is not serving and not task.cancelled():
+                    exc = task.exception()
+                    if exc is not None:
+                        raise exc
+    finally:
+        logging.getLogger("uvicorn.error").removeFilter(noise)
+
+
+async def run_headless(service: Service) -> None:
+    """Run a role without HTTP (``arsbridge bridge`` or ``tally``) until a signal."""
+    async with _stop_on_signals() as stop, service:
+        await stop.wait()
+
+
+def _bound_port(server: uvicorn.Server, configured: int) -> int:
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    return configured

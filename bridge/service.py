@@ -1,0 +1,316 @@
+"""One arsbridge process: the roles it runs, wired together, started and stopped in order.
+
+The roles are ``bridge`` (receivers, intake, journal, vote batches), ``tally`` (the tally
+engine) and ``api`` (the round controller the HTTP API drives). ``arsbridge serve`` and
+``demo`` run all three in one process; ``arsbridge bridge|tally|api`` run one each, joined by
+the MQTT broker. Round states reach bridges and tally engines over MQTT (retained), and in
+one process also directly, so a press never waits for a broker round trip to be placed in
+its round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Coroutine, Iterable, Sequence
+from types import TracebackType
+from typing import Any
+
+import aiomqtt
+from pydantic import ValidationError
+
+from bridge.broker import EmbeddedBroker
+from bridge.clock import Clock, SystemClock
+from bridge.controller import RoundController
+from bridge.core import BridgeCore
+from bridge.intake import Intake
+from bridge.journal import Journal
+from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
+from bridge.publisher import VotePublisher
+from bridge.rounds import RoundState
+from bridge.settings import ConfigError, Settings
+from bridge.tally_engine import TallyEngine
+from bridge.topics import Topics
+from drivers.base import Receiver
+from drivers.registry import UnknownDriver, load_driver
+
+log = logging.getLogger(__name__)
+
+ROLES = ("bridge", "tally", "api")
+VERSION = "0.1.0"
+
+
+class Service:
+    """The components of one process, as an async context manager."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        roles: Iterable[str] = ROLES,
+        clock: Clock | None = None,
+        receivers: Sequence[Receiver] = (),
+    ) -> None:
+        self.settings = settings
+        self.roles = frozenset(roles)
+        unknown = self.roles - set(ROLES)
+        if unknown or not self.roles:
+            raise ConfigError(f"roles must be some of {', '.join(ROLES)}, got {sorted(unknown)}")
+        self.clock = clock or SystemClock()
+        self.topics = Topics(settings.mqtt.base)
+        self.started_at = 0.0
+        self.receivers: list[Receiver] = [*self._configured_receivers(), *receivers]
+        names = [r.name for r in self.receivers]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"receiver names must be distinct, got {names}")
+        self.broker: EmbeddedBroker | None = None
+        self.link = self._make_link()
+        self.retained: dict[str, bytes] = {}  # ars/round/# as last seen on the broker
+        self.journal: Journal | None = None
+        self.core: BridgeCore | None = None
+        self.publisher: VotePublisher | None = None
+        self.tally: TallyEngine | None = None
+        self.controller: RoundController | None = None
+        self._states: asyncio.Queue[RoundState] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._build_roles()
+
+    # Construction.
+
+    def _configured_receivers(self) -> list[Receiver]:
+        out = []
+        for i, rs in enumerate(self.settings.receivers):
+            try:
+                module = load_driver(rs.driver)
+            except UnknownDriver as exc:
+                raise ConfigError(f"receivers[{i}] ({rs.name}).driver: {exc}") from None
+            out.append(module.create_receiver(rs.name, rs.url, baudrate=rs.baudrate,
+                                              channel=rs.channel))
+        return out
+
+    def _make_link(self) -> MqttLink:
+        s = self.settings
+        if s.mqtt.url == "embedded":
+            self.broker = EmbeddedBroker(s.broker.host, s.broker.port,
+                                         max_connections=s.broker.max_connections)
+            host, port = s.broker.host, s.broker.port
+        else:
+            try:
+                address = parse_broker_url(s.mqtt.url)
+            except ValueError as exc:
+                raise ConfigError(f"mqtt.url (ARS_MQTT_URL): {exc}") from None
+            host, port = address.host, address.port
+        will = None
+        if "bridge" in self.roles:
+            offline = json.dumps({"state": "offline", "bridge": s.bridge_id}).encode()
+            will = (self.topics.bridge_state(s.bridge_id), offline)
+        client_id = f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}"
+        return MqttLink(
+            host, port, client_id=client_id, will=will, username=s.mqtt.username,
+            password=s.mqtt.password, keepalive_s=s.mqtt.keepalive_s,
+            timeout_s=s.mqtt.publish_timeout_s, reconnect_min_s=s.mqtt.reconnect_min_s,
+            reconnect_max_s=s.mqtt.reconnect_max_s,
+        )
+
+    def _build_roles(self) -> None:
+        s = self.settings
+        topics = self.topics
+        self.link.subscribe(topics.all_rounds, self._mirror)
+        if "bridge" in self.roles:
+            journal = Journal(s.journal.path, commit_interval_ms=s.journal.commit_interval_ms,
+                              commit_max=s.journal.commit_max)
+            self.publisher = VotePublisher(
+                self.link, topics, journal, bridge_id=s.bridge_id,
+                interval_s=s.mqtt.batch_interval_ms / 1000, batch_max=s.mqtt.batch_max,
+            )
+            self.core = BridgeCore(
+                bridge_id=s.bridge_id, link=self.link, topics=topics, journal=journal,
+                intake=Intake(echo_window_s=s.dedup.echo_window_s), publisher=self.publisher,
+                backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
+                clock=self.clock.time,
+            )
+            journal.on_commit = self.core.on_commit
+            self.journal = journal
+            self.link.subscribe(topics.all_round_states, self._remote_state)
+        if "tally" in self.roles:
+            self.tally = TallyEngine(self.link, topics,
+                                     interval_s=s.rounds.tally_interval_ms / 1000,
+                                     clock=self.clock)
+        if "api" in self.roles:
+            self.controller = RoundController(self.clock, self._round_changed,
+                                              grace_s=s.rounds.grace_s,
+                                              late_window_s=s.rounds.late_window_s)
+
+    # Lifecycle.
+
+    async def __aenter__(self) -> Service:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start every role; raises a one-line error when the broker or journal is unusable."""
+        self.started_at = time.time()
+        if self.broker is not None:
+            await self.broker.start()
+        if self.journal is not None:
+            self.journal.open()
+        self._spawn(self.link.run(), "mqtt")
+        await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+        if self.core is not None and self.publisher is not None:
+            await self._publish_bridge_state("online")
+            self.core.republish_unconfirmed()
+            self._spawn(self.publisher.run(), "publisher")
+            for receiver in self.receivers:
+                self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
+        if self.tally is not None:
+            self._spawn(self.tally.run(), "tally")
+        self._spawn(self._publish_states(), "round-states")
+        log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
+
+    async def stop(self) -> None:
+        """Stop in the order that loses nothing: receivers, journal, batches, then the link."""
+        receivers = [t for t in self._tasks if t.get_name().startswith("receiver-")]
+        await _cancel(receivers)
+        timeout = self.settings.mqtt.publish_timeout_s
+        if self.journal is not None and self.publisher is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.journal.flush(), timeout)
+            await self.journal.close()
+            if self.link.connected.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.publisher.flush(), timeout)
+                    await asyncio.wait_for(self._publish_bridge_state("offline"), timeout)
+        if self.tally is not None:
+            self.tally.close()
+        if self.controller is not None:
+            self.controller.close_timers()
+        await _cancel(self._tasks)
+        self._tasks.clear()
+        if self.broker is not None:
+            await self.broker.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    # Round states.
+
+    def _round_changed(self, state: RoundState) -> None:
+        """Controller callback: every local role takes the state now; the broker gets it next."""
+        if self.core is not None:
+            self.core.update_round(state)
+        if self.tally is not None:
+            self.tally.update_round(state)
+        self._states.put_nowait(state)
+
+    async def _publish_states(self) -> None:
+        # One task, so that states reach the broker in the order the controller made them.
+        while True:
+            state = await self._states.get()
+            await self.link.publish(self.topics.round_state(state.round),
+                                    state.model_dump_json(), qos=1, retain=True)
+            current = self.controller.current if self.controller is not None else None
+            await self.link.publish(self.topics.round_current,
+                                    json.dumps({"round": current}), qos=1, retain=True)
+
+    def _remote_state(self, message: aiomqtt.Message) -> None:
+        if self.core is None:
+            return
+        try:
+            state = RoundState.model_validate_json(payload_bytes(message))
+        except (ValidationError, TypeError) as exc:
+            log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
+            return
+        self.core.update_round(state)
+
+    def _mirror(self, message: aiomqtt.Message) -> None:
+        with contextlib.suppress(TypeError):
+            self.retained[str(message.topic)] = payload_bytes(message)
+
+    async def _publish_bridge_state(self, state: str) -> None:
+        s = self.settings
+        payload = {"state": state, "bridge": s.bridge_id, "version": VERSION,
+                   "since": self.started_at, "pid": os.getpid(),
+                   "receivers": [r.name for r in self.receivers]}
+        await self.link.publish(self.topics.bridge_state(s.bridge_id), json.dumps(payload),
+                                qos=1, retain=True)
+
+    # Queries.
+
+    def health(self) -> dict[str, Any]:
+        """What a technician checks first: broker link, receivers, journal, tally."""
+        out: dict[str, Any] = {
+            "version": VERSION, "roles": sorted(self.roles), "bridge": self.settings.bridge_id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,
+                     "broker": f"{self.link.host}:{self.link.port}",
+                     "embedded": self.broker is not None},
+        }
+        ok = self.link.connected.is_set()
+        if self.core is not None and self.journal is not None and self.publisher is not None:
+            out["receivers"] = {
+                name: {"family": st.family, "online": st.online, "error": st.error,
+                       "since": st.since, "opened": st.opened,
+                       "stats": _stats(self.core.receivers.get(name))}
+                for name, st in self.core.status.items()
+            }
+            ok = ok and all(st.online for st in self.core.status.values())
+            out["journal"] = {"path": str(self.journal.path), "commits": self.journal.commits,
+                              "published": self.journal.published,
+                              "backlog": self.publisher.backlog}
+            out["decisions"] = dict(self.core.decisions)
+            out["handsets_heard"] = len(self.core.handsets)
+        if self.tally is not None:
+            out["tally"] = {"batches": self.tally.batches, "bad_batches": self.tally.bad_batches,
+                            "gaps": self.tally.gaps, "rounds": len(self.tally.tallies)}
+        if self.controller is not None:
+            out["current_round"] = self.controller.current
+        out["status"] = "ok" if ok else "degraded"
+        return out
+
+    def tally_snapshot(self, round_id: str) -> dict[str, Any] | None:
+        """The round's live tally: from the engine in this process, else as last published."""
+        if self.tally is not None:
+            return self.tally.snapshot(round_id)
+        raw = self.retained.get(self.topics.round_tally(round_id))
+        return json.loads(raw) if raw else None
+
+    def results(self, round_id: str) -> dict[str, Any] | None:
+        """The round's final results, or None while it is open or settling."""
+        if self.tally is not None:
+            return self.tally.results(round_id)
+        raw = self.retained.get(self.topics.round_results(round_id))
+        return json.loads(raw) if raw else None
+
+
+def _stats(receiver: Receiver | None) -> dict[str, int]:
+    if receiver is None:
+        return {}
+    st = receiver.stats
+    return {"frames": st.frames, "presses": st.presses, "rejected": st.rejected,
+            "noise": st.noise, **st.extra}
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.critical("task %s stopped: %s", task.get_name(), exc, exc_info=exc)
+
