@@ -66,28 +66,36 @@ def parse_handset_id(text: str) -> str:
 
 
 class HandsetAliases:
-    """Maps alternate i>clicker IDs to the printed form, once the printed form is known.
+    """Resolves the two forms of an i>clicker ID to one handset.
 
-    The printed form is learnt from the roster and from any receiver that reports it, so a
-    handset heard in both forms counts as one.
+    A remote printed ``2XXXXXYY`` (or 4..., 8...) may be reported in the vendor's alternate
+    form ``0XXXXXZZ``. Printed IDs learnt from the roster always win; without a roster, the
+    form heard first stays the handset's ID, so one handset never counts twice.
     """
 
     def __init__(self) -> None:
-        self._printed: dict[str, str] = {}
-        self._seen: set[str] = set()
+        self._canonical: dict[str, str] = {}
+        self._printed_by_alt: dict[str, str] = {}
 
-    def learn(self, handset: str) -> None:
-        """Record a printed ID so that its alternate form resolves to it."""
-        alt = iclicker_alternate(handset)
+    def learn(self, printed: str) -> None:
+        """A printed ID from the roster: both of its forms resolve to it from now on."""
+        self._canonical[printed] = printed
+        alt = iclicker_alternate(printed)
         if alt is not None:
-            self._printed.setdefault(alt, handset)
+            self._printed_by_alt[alt] = printed
+            self._canonical[alt] = printed
 
     def resolve(self, handset: str) -> str:
-        """The canonical ID for what a receiver reported."""
-        printed = self._printed.get(handset)
-        if printed is not None:
-            return printed
-        if handset not in self._seen:
-            self._seen.add(handset)
-            self.learn(handset)
-        return handset
+        """The ID under which a reported ``handset`` is counted."""
+        known = self._canonical.get(handset)
+        if known is not None:
+            return known
+        alt = iclicker_alternate(handset)
+        if alt is not None:
+            # A printed form: it joins its alternate if that was heard first.
+            canonical = self._canonical.get(alt, handset)
+            self._printed_by_alt.setdefault(alt, handset)
+        else:
+            canonical = self._printed_by_alt.get(handset, handset)
+        self._canonical[handset] = canonical
+        return canonical

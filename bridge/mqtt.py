@@ -19,6 +19,8 @@ import aiomqtt
 
 log = logging.getLogger(__name__)
 
+RETRY_PAUSE_S = 0.05  # between two attempts of one publish while the link recovers
+
 Handler = Callable[[aiomqtt.Message], Awaitable[None] | None]
 
 
@@ -101,14 +103,16 @@ class MqttLink:
             await self.connected.wait()
             client = self._client
             if client is None:
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(RETRY_PAUSE_S)
                 continue
             try:
                 await client.publish(topic, data, qos=qos, retain=retain, timeout=self._timeout)
             except aiomqtt.MqttError as exc:
-                log.warning("publish to %s failed (%s); retrying after reconnect", topic, exc)
-                self.connected.clear()
-                await asyncio.sleep(0.05)
+                # The run loop notices a lost connection and clears ``connected``; until then
+                # (or on a slow but live link) the publish is retried. A retried batch may
+                # arrive twice; subscribers drop it by record id.
+                log.warning("publish to %s failed (%s); retrying", topic, exc)
+                await asyncio.sleep(RETRY_PAUSE_S)
                 continue
             self.published += 1
             return

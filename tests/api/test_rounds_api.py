@@ -1,0 +1,72 @@
+"""The round endpoints against a running service (embedded broker), without receivers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from api.app import create_app
+from tests.conftest import service_settings
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(service_settings(tmp_path))
+    async with LifespanManager(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        yield c
+
+
+async def test_health_reports_the_broker_link(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["mqtt"]["connected"] is True
+    assert body["mqtt"]["embedded"] is True
+    assert body["roles"] == ["api", "bridge", "tally"]
+
+
+async def test_open_close_and_tally_of_an_empty_round(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/rounds/q1/open", json={"title": "Which first?"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open"
+    r = await client.get("/api/v1/rounds/q1/tally")
+    assert r.status_code == 200
+    assert r.json()["voters"] == 0
+    assert r.json()["counts"] == {"A": 0, "B": 0, "C": 0, "D": 0, "E": 0}
+    r = await client.post("/api/v1/rounds/q1/close")
+    assert r.json()["status"] == "closed"
+    for _ in range(100):
+        tally = (await client.get("/api/v1/rounds/q1/tally")).json()
+        if tally["final"]:
+            break
+        await asyncio.sleep(0.02)
+    assert tally["final"] is True
+    assert tally["status"] == "closed"
+
+
+async def test_bad_requests_say_what_is_wrong(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/rounds/q1/close")
+    assert r.status_code == 404
+    assert "q1" in r.json()["detail"]
+    r = await client.post("/api/v1/rounds/bad%20id/open")
+    assert r.status_code == 422
+    r = await client.post("/api/v1/rounds/q1/open", json={"duration_s": -5})
+    assert r.status_code == 422
+    assert "duration_s" in r.text
+    r = await client.post("/api/v1/rounds/q1/open", json={"colour": "red"})
+    assert r.status_code == 422
+    assert "colour" in r.text
+    assert (await client.post("/api/v1/rounds/q1/open")).status_code == 200
+    r = await client.post("/api/v1/rounds/q2/open")
+    assert r.status_code == 409
+    assert "q1" in r.json()["detail"]
+    r = await client.get("/api/v1/rounds/nope/tally")
+    assert r.status_code == 404
