@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 ROLES = ("bridge", "tally", "api")
 VERSION = "0.1.0"
+STOP_GRACE_S = 1.0  # how long a stopping task may take to clean up before it is cut short
 
 
 class Service:
@@ -183,6 +184,7 @@ class Service:
         """Stop in the order that loses nothing: receivers, journal, batches, then the link."""
         receivers = [t for t in self._tasks if t.get_name().startswith("receiver-")]
         await _cancel(receivers)
+        log.debug("receivers stopped")
         timeout = self.settings.mqtt.publish_timeout_s
         if self.journal is not None and self.publisher is not None:
             with contextlib.suppress(TimeoutError):
@@ -198,8 +200,10 @@ class Service:
             self.controller.close_timers()
         await _cancel(self._tasks)
         self._tasks.clear()
+        log.debug("roles stopped")
         if self.broker is not None:
             await self.broker.stop()
+            log.debug("embedded broker stopped")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -305,7 +309,14 @@ def _stats(receiver: Receiver | None) -> dict[str, int]:
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them; a task still cleaning up after a grace period is
+    cancelled again (an MQTT client waiting for a broker to close its socket, say)."""
     for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+    for task in pending:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
