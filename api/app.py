@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,29 +13,22 @@ from bridge.controller import RoundError
 from bridge.service import VERSION, Service
 from bridge.settings import Settings
 
-log = logging.getLogger(__name__)
-
 API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI:
-    """The API for ``settings``; pass ``service`` to serve one that is built but not started."""
+    """The API for ``settings``; its lifespan starts the service and stops it.
+
+    ``service`` serves one built (and perhaps already started, so that startup errors are
+    reported before the HTTP server binds) by the caller; the lifespan still stops it.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = service if service is not None else Service(settings)
-        app.state.startup_error = None
-        try:
-            await svc.start()
-        except Exception as exc:
-            app.state.startup_error = exc
-            await svc.stop()
-            raise
-        app.state.service = svc
-        try:
+        async with svc:
+            app.state.service = svc
             yield
-        finally:
-            await svc.stop()
 
     app = FastAPI(
         title="arsbridge",

@@ -25,8 +25,9 @@ class BrokerStartError(Exception):
 class EmbeddedBroker:
     """An amqtt broker bound to ``host:port`` while the context is entered."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1884, *,
-                 max_connections: int = 200) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 1884, *, max_connections: int = 200
+    ) -> None:
         self.host = host
         self.port = port
         self.max_connections = max_connections
@@ -36,8 +37,12 @@ class EmbeddedBroker:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:

@@ -42,65 +42,104 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", type=Path, metavar="FILE",
-                       help="TOML configuration (default: the shipped config/arsbridge.toml); "
-                       "ARS_* environment variables override it")
+        p.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE",
+            help="TOML configuration (default: the shipped config/arsbridge.toml); "
+            "ARS_* environment variables override it",
+        )
         return p
 
-    demo = with_config(sub.add_parser(
-        "demo", help="run everything on one machine: embedded broker, a simulated receiver "
-        "and audience of 220, the API, round after round of votes",
-        description="Run the whole chain with nothing to install: the embedded MQTT broker, "
-        "a simulated iSkipper receiver on a pseudo-terminal read by the real driver, a "
-        "simulated audience, the API, and voting rounds one after another. Prints where "
-        "to look, then the tally as it moves."))
+    demo = with_config(
+        sub.add_parser(
+            "demo",
+            help="run everything on one machine: embedded broker, a simulated receiver "
+            "and audience of 220, the API, round after round of votes",
+            description="Run the whole chain with nothing to install: the embedded MQTT broker, "
+            "a simulated iSkipper receiver on a pseudo-terminal read by the real driver, a "
+            "simulated audience, the API, and voting rounds one after another. Prints where "
+            "to look, then the tally as it moves.",
+        )
+    )
     demo.add_argument("--handsets", type=int, default=220, help="audience size (default 220)")
-    demo.add_argument("--voting-s", type=float, default=30.0,
-                      help="seconds each vote stays open (default 30)")
-    demo.add_argument("--rounds", type=int, default=0,
-                      help="stop after this many rounds (default: run until Ctrl-C)")
+    demo.add_argument(
+        "--voting-s", type=float, default=30.0, help="seconds each vote stays open (default 30)"
+    )
+    demo.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="stop after this many rounds (default: run until Ctrl-C)",
+    )
     demo.add_argument("--port", type=int, help="HTTP port (default: [api] port)")
 
-    serve = with_config(sub.add_parser(
-        "serve", help="run the service: receivers, journal, tally engine and API",
-        description="Run every role in one process: the receivers configured in "
-        "[[receivers]], the journal, the vote publisher, the tally engine and the HTTP API."))
+    serve = with_config(
+        sub.add_parser(
+            "serve",
+            help="run the service: receivers, journal, tally engine and API",
+            description="Run every role in one process: the receivers configured in "
+            "[[receivers]], the journal, the vote publisher, the tally engine and the HTTP API.",
+        )
+    )
     serve.add_argument("--port", type=int, help="HTTP port (default: [api] port)")
-    for role, text in (("bridge", "receivers, intake, journal and vote batches only"),
-                       ("tally", "the tally engine only (subscribes to vote batches)"),
-                       ("api", "the HTTP API and round controller only")):
-        p = with_config(sub.add_parser(role, help=f"run one role: {text}",
-                                       description=f"Run the {role} role: {text}. Roles "
-                                       "in separate processes meet on the MQTT broker; "
-                                       "set ARS_MQTT_URL to a shared broker."))
+    for role, text in (
+        ("bridge", "receivers, intake, journal and vote batches only"),
+        ("tally", "the tally engine only (subscribes to vote batches)"),
+        ("api", "the HTTP API and round controller only"),
+    ):
+        p = with_config(
+            sub.add_parser(
+                role,
+                help=f"run one role: {text}",
+                description=f"Run the {role} role: {text}. Roles "
+                "in separate processes meet on the MQTT broker; "
+                "set ARS_MQTT_URL to a shared broker.",
+            )
+        )
         if role == "api":
             p.add_argument("--port", type=int, help="HTTP port (default: [api] port)")
 
     rp = sub.add_parser(
-        "replay", help="recount a receiver capture offline through the real codec, "
-        "dedup and tally",
+        "replay",
+        help="recount a receiver capture offline through the real codec, dedup and tally",
         description="Decode a capture file with the driver's codec, decide on every press "
-        "with the live service's dedup rules and count it. Prints the tally.")
+        "with the live service's dedup rules and count it. Prints the tally.",
+    )
     rp.add_argument("--driver", required=True, help=f"receiver family: {', '.join(DRIVERS)}")
     rp.add_argument("--input", required=True, type=Path, metavar="FILE", help="capture file")
-    rp.add_argument("--policy", choices=[p.value for p in Policy], default="last",
-                    help="which answer of a handset counts (default: last)")
+    rp.add_argument(
+        "--policy",
+        choices=[p.value for p in Policy],
+        default="last",
+        help="which answer of a handset counts (default: last)",
+    )
     rp.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     sim = sub.add_parser(
-        "sim", help="run a receiver simulator on a pseudo-terminal or TCP port",
+        "sim",
+        help="run a receiver simulator on a pseudo-terminal or TCP port",
         description="Simulate a receiver and its audience. Point a service's receiver url "
-        "at the printed device path or socket:// URL.")
+        "at the printed device path or socket:// URL.",
+    )
     sim.add_argument("--driver", required=True, help="receiver family to simulate")
     sim.add_argument("--link", choices=["pty", "tcp"], default="pty")
     sim.add_argument("--port", type=int, default=0, help="TCP port (default: any free one)")
     sim.add_argument("--handsets", type=int, default=220)
-    sim.add_argument("--every-s", type=float, default=40.0,
-                     help="seconds between the audience's rounds of votes (default 40)")
+    sim.add_argument(
+        "--every-s",
+        type=float,
+        default=40.0,
+        help="seconds between the audience's rounds of votes (default 40)",
+    )
     sim.add_argument("--loss", type=float, default=0.1, help="RF loss rate (default 0.1)")
     sim.add_argument("--speed", type=float, default=1.0, help="time acceleration (default 1)")
-    sim.add_argument("--replay", type=Path, metavar="FILE",
-                     help="instead of an audience, send this capture as recorded")
+    sim.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="instead of an audience, send this capture as recorded",
+    )
     sim.add_argument("--seed", type=int, default=1)
     return parser
 
@@ -126,8 +165,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "sim":
         from firmware_sim.run import SimOptions, run_sim
 
-        opts = SimOptions(args.driver, args.link, args.port, args.handsets, args.every_s,
-                          args.loss, args.speed, args.replay, args.seed)
+        opts = SimOptions(
+            args.driver,
+            args.link,
+            args.port,
+            args.handsets,
+            args.every_s,
+            args.loss,
+            args.speed,
+            args.replay,
+            args.seed,
+        )
         try:
             asyncio.run(run_sim(opts))
         except LookupError as exc:
@@ -136,7 +184,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if getattr(args, "port", None):
         settings = settings.model_copy(
-            update={"api": settings.api.model_copy(update={"port": args.port})})
+            update={"api": settings.api.model_copy(update={"port": args.port})}
+        )
     _logging(settings)
     if command == "demo":
         return asyncio.run(_demo(settings, args))
@@ -157,9 +206,11 @@ def _replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
-    print(f"{args.input}: {result.presses} presses from {result.handsets_heard} handsets, "
-          f"{result.duplicates} duplicates, {result.changes} changes of answer, "
-          f"{result.rejected} rejected, {result.noise} noise")
+    print(
+        f"{args.input}: {result.presses} presses from {result.handsets_heard} handsets, "
+        f"{result.duplicates} duplicates, {result.changes} changes of answer, "
+        f"{result.rejected} rejected, {result.noise} noise"
+    )
     print(f"voters {result.voters} (policy: {result.policy.value})")
     for key, count in result.counts.items():
         share = 100.0 * count / result.voters if result.voters else 0.0
@@ -186,8 +237,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -36,10 +36,16 @@ class DemoRound:
 
 
 ROUNDS = (
-    DemoRound("infra-1", "Which infrastructure project comes first?",
-              Question.single("ABCD", ["Ring road", "Light rail", "Harbour", "Broadband"])),
-    DemoRound("biz-1", "Where should business support go?",
-              Question.single("ABC", ["Start-ups", "Exporters", "Skills"])),
+    DemoRound(
+        "infra-1",
+        "Which infrastructure project comes first?",
+        Question.single("ABCD", ["Ring road", "Light rail", "Harbour", "Broadband"]),
+    ),
+    DemoRound(
+        "biz-1",
+        "Where should business support go?",
+        Question.single("ABC", ["Start-ups", "Exporters", "Skills"]),
+    ),
     DemoRound("energy-1", "Back a regional district-heating plan?", Question.yesno()),
 )
 
@@ -96,8 +102,9 @@ async def run_rounds(service: Service, url: str, sim: SimulatedReceiver, plan: D
         round_id = demo.round_id if cycle == 0 else f"{demo.round_id}-{cycle + 1}"
         played += 1
         finals[round_id] = asyncio.Event()
-        controller.open(round_id, duration_s=plan.voting_s, title=demo.title,
-                        question=demo.question)
+        controller.open(
+            round_id, duration_s=plan.voting_s, title=demo.title, question=demo.question
+        )
         _say(f"round {round_id}: {demo.title}  {url}/api/v1/rounds/{round_id}/tally")
         sim.load(audience.plan(demo.question.keys, duration_s=plan.voting_s * 0.85))
         while controller.get(round_id).status is not RoundStatus.CLOSED:

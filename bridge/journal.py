@@ -74,8 +74,20 @@ def _row(rec: Record) -> tuple[object, ...]:
 # Rows come back in the column types of SCHEMA, so they need no conversion.
 def _record(row: tuple[Any, ...]) -> Record:
     (id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail) = row
-    return Record(id_, t, receiver, handset, key, Decision(decision), round_, answer, seq, rssi,
-                  battery, detail)
+    return Record(
+        id_,
+        t,
+        receiver,
+        handset,
+        key,
+        Decision(decision),
+        round_,
+        answer,
+        seq,
+        rssi,
+        battery,
+        detail,
+    )
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -151,10 +151,16 @@ class MqttLink:
                     async for message in client.messages:
                         await self._dispatch(message)
             except aiomqtt.MqttError as exc:
-                if self.connected.is_set() or self.connects == 0:
-                    log.warning(
-                        "MQTT %s:%d: %s; reconnecting in %.1f s", self.host, self.port, exc, delay
-                    )
+                # Before the first connection, wait_connected() reports the failure once.
+                level = logging.WARNING if self.connected.is_set() else logging.DEBUG
+                log.log(
+                    level,
+                    "MQTT %s:%d: %s; reconnecting in %.1f s",
+                    self.host,
+                    self.port,
+                    exc,
+                    delay,
+                )
             finally:
                 self.connected.clear()
                 self._client = None

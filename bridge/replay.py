@@ -47,11 +47,19 @@ class ReplayResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "driver": self.driver, "policy": self.policy.value, "voters": self.voters,
-            "counts": self.counts, "presses": self.presses, "duplicates": self.duplicates,
-            "changes": self.changes, "rejected": self.rejected, "noise": self.noise,
-            "pings": self.pings, "handsets_heard": self.handsets_heard,
-            "invalid": self.invalid, "rejected_reasons": self.reasons,
+            "driver": self.driver,
+            "policy": self.policy.value,
+            "voters": self.voters,
+            "counts": self.counts,
+            "presses": self.presses,
+            "duplicates": self.duplicates,
+            "changes": self.changes,
+            "rejected": self.rejected,
+            "noise": self.noise,
+            "pings": self.pings,
+            "handsets_heard": self.handsets_heard,
+            "invalid": self.invalid,
+            "rejected_reasons": self.reasons,
         }
 
 
@@ -60,8 +68,14 @@ def replay(driver: str, data: bytes, *, policy: Policy = Policy.LAST) -> ReplayR
     module = load_driver(driver)
     frames = list(module.decode_capture(data))
     question = Question.single(_option_keys(f.key for f in frames if isinstance(f, KeyFrame)))
-    state = RoundState(round="replay", question=question, policy=policy,
-                       status=RoundStatus.OPEN, windows=[Window(start=0.0)], grace_s=0.0)
+    state = RoundState(
+        round="replay",
+        question=question,
+        policy=policy,
+        status=RoundStatus.OPEN,
+        windows=[Window(start=0.0)],
+        grace_s=0.0,
+    )
     intake = Intake()
     intake.update_round(state)
     tally = RoundTally(state)
@@ -86,13 +100,20 @@ def replay(driver: str, data: bytes, *, policy: Policy = Policy.LAST) -> ReplayR
             reasons[event.reason.split(":")[0]] += 1
     answers = tally.answers()
     return ReplayResult(
-        driver=driver, policy=policy, voters=len(answers),
+        driver=driver,
+        policy=policy,
+        voters=len(answers),
         counts={k: int(v) for k, v in tally.counts.items()},
         presses=sum(decisions.values()),
         duplicates=decisions[Decision.DUPLICATE] + decisions[Decision.STALE],
-        changes=decisions[Decision.CHANGED], rejected=sum(reasons.values()), noise=noise,
-        pings=pings, handsets_heard=len(heard), invalid=decisions[Decision.INVALID],
-        answers=answers, reasons=dict(reasons),
+        changes=decisions[Decision.CHANGED],
+        rejected=sum(reasons.values()),
+        noise=noise,
+        pings=pings,
+        handsets_heard=len(heard),
+        invalid=decisions[Decision.INVALID],
+        answers=answers,
+        reasons=dict(reasons),
     )
 
 
@@ -101,4 +122,3 @@ def _option_keys(keys: Iterable[str]) -> str:
     seen = {symbol for key in keys for symbol in key}
     extra = sorted(seen - set(DEFAULT_KEYS), key=lambda k: (k not in LETTERS, k))
     return DEFAULT_KEYS + "".join(extra)
-

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 from api.app import create_app
 from bridge.service import Service
@@ -30,18 +29,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-class _StartupNoise(logging.Filter):
-    """Drops uvicorn's traceback of a failed startup; the caller reports the error itself."""
-
-    def __init__(self, app: FastAPI) -> None:
-        super().__init__()
-        self._app = app
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        failed = getattr(self._app.state, "startup_error", None) is not None
-        return not (failed and record.levelno >= logging.ERROR)
-
-
 @contextlib.asynccontextmanager
 async def _stop_on_signals() -> AsyncIterator[asyncio.Event]:
     stop = asyncio.Event()
@@ -56,48 +43,44 @@ async def _stop_on_signals() -> AsyncIterator[asyncio.Event]:
 
 
 async def serve_api(service: Service, *, on_started: Started | None = None) -> None:
-    """Serve the API (which starts and stops ``service``) until a signal or ``on_started`` ends."""
+    """Start ``service``, serve the API over it until a signal (or ``on_started`` ends).
+
+    The service starts before the HTTP server binds, so a broker that is not there or a
+    receiver that is missing ends the command with its own message, not a server log.
+    """
     settings = service.settings
-    app = create_app(settings, service=service)
-    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
-                            log_config=None, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=3)
-    server = _Server(config)
-    noise = _StartupNoise(app)
-    logging.getLogger("uvicorn.error").addFilter(noise)
-    try:
-        async with _stop_on_signals() as stop:
-            serving = asyncio.create_task(server.serve(), name="uvicorn")
-            # uvicorn reports a finished startup only as a flag.
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            error = getattr(app.state, "startup_error", None)
-            if error is not None:
-                await serving
-                raise error
-            if serving.done():
-                await serving  # a bind failure or the like: let its exception out
-                return
-            url = f"http://{settings.api.host}:{_bound_port(server, settings.api.port)}"
-            tasks: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
-            if on_started is not None:
-                tasks.append(asyncio.create_task(on_started(service, url), name="demo"))
-            done, pending = await asyncio.wait([serving, *tasks],
-                                               return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                if task is not serving:
-                    task.cancel()
-            await asyncio.gather(*(t for t in pending if t is not serving),
-                                 return_exceptions=True)
-            server.should_exit = True
-            await serving
-            for task in done:
-                if task is not serving and not task.cancelled():
-                    exc = task.exception()
-                    if exc is not None:
-                        raise exc
-    finally:
-        logging.getLogger("uvicorn.error").removeFilter(noise)
+    async with _stop_on_signals() as stop, service:
+        app = create_app(settings, service=service)
+        config = uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+        )
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve(), name="uvicorn")
+        # uvicorn reports a finished startup only as a flag.
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if serving.done():
+            await serving  # the port is taken, say: let its error out
+            return
+        url = f"http://{settings.api.host}:{_bound_port(server, settings.api.port)}"
+        waits: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait(), name="signals")]
+        if on_started is not None:
+            waits.append(asyncio.create_task(on_started(service, url), name="on-started"))
+        done, _ = await asyncio.wait([serving, *waits], return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+        server.should_exit = True
+        await serving
+        for task in done:
+            if task is not serving and not task.cancelled() and (exc := task.exception()):
+                raise exc
 
 
 async def run_headless(service: Service) -> None:

@@ -35,7 +35,7 @@ from bridge.rounds import RoundState
 from bridge.settings import ConfigError, Settings
 from bridge.tally_engine import TallyEngine
 from bridge.topics import Topics
-from drivers.base import Receiver
+from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,14 @@ class Service:
         self.clock = clock or SystemClock()
         self.topics = Topics(settings.mqtt.base)
         self.started_at = 0.0
-        self.receivers: list[Receiver] = [*self._configured_receivers(), *receivers]
+        self._running = False
+        configured = self._configured_receivers()
+        self._required = [
+            (i, r)
+            for i, (r, rs) in enumerate(zip(configured, settings.receivers, strict=True))
+            if rs.required
+        ]
+        self.receivers: list[Receiver] = [*configured, *receivers]
         names = [r.name for r in self.receivers]
         if len(set(names)) != len(names):
             raise ConfigError(f"receiver names must be distinct, got {names}")
@@ -89,15 +96,17 @@ class Service:
                 module = load_driver(rs.driver)
             except UnknownDriver as exc:
                 raise ConfigError(f"receivers[{i}] ({rs.name}).driver: {exc}") from None
-            out.append(module.create_receiver(rs.name, rs.url, baudrate=rs.baudrate,
-                                              channel=rs.channel))
+            out.append(
+                module.create_receiver(rs.name, rs.url, baudrate=rs.baudrate, channel=rs.channel)
+            )
         return out
 
     def _make_link(self) -> MqttLink:
         s = self.settings
         if s.mqtt.url == "embedded":
-            self.broker = EmbeddedBroker(s.broker.host, s.broker.port,
-                                         max_connections=s.broker.max_connections)
+            self.broker = EmbeddedBroker(
+                s.broker.host, s.broker.port, max_connections=s.broker.max_connections
+            )
             host, port = s.broker.host, s.broker.port
         else:
             try:
@@ -111,9 +120,15 @@ class Service:
             will = (self.topics.bridge_state(s.bridge_id), offline)
         client_id = f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}"
         return MqttLink(
-            host, port, client_id=client_id, will=will, username=s.mqtt.username,
-            password=s.mqtt.password, keepalive_s=s.mqtt.keepalive_s,
-            timeout_s=s.mqtt.publish_timeout_s, reconnect_min_s=s.mqtt.reconnect_min_s,
+            host,
+            port,
+            client_id=client_id,
+            will=will,
+            username=s.mqtt.username,
+            password=s.mqtt.password,
+            keepalive_s=s.mqtt.keepalive_s,
+            timeout_s=s.mqtt.publish_timeout_s,
+            reconnect_min_s=s.mqtt.reconnect_min_s,
             reconnect_max_s=s.mqtt.reconnect_max_s,
         )
 
@@ -122,15 +137,26 @@ class Service:
         topics = self.topics
         self.link.subscribe(topics.all_rounds, self._mirror)
         if "bridge" in self.roles:
-            journal = Journal(s.journal.path, commit_interval_ms=s.journal.commit_interval_ms,
-                              commit_max=s.journal.commit_max)
+            journal = Journal(
+                s.journal.path,
+                commit_interval_ms=s.journal.commit_interval_ms,
+                commit_max=s.journal.commit_max,
+            )
             self.publisher = VotePublisher(
-                self.link, topics, journal, bridge_id=s.bridge_id,
-                interval_s=s.mqtt.batch_interval_ms / 1000, batch_max=s.mqtt.batch_max,
+                self.link,
+                topics,
+                journal,
+                bridge_id=s.bridge_id,
+                interval_s=s.mqtt.batch_interval_ms / 1000,
+                batch_max=s.mqtt.batch_max,
             )
             self.core = BridgeCore(
-                bridge_id=s.bridge_id, link=self.link, topics=topics, journal=journal,
-                intake=Intake(echo_window_s=s.dedup.echo_window_s), publisher=self.publisher,
+                bridge_id=s.bridge_id,
+                link=self.link,
+                topics=topics,
+                journal=journal,
+                intake=Intake(echo_window_s=s.dedup.echo_window_s),
+                publisher=self.publisher,
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
             )
@@ -138,13 +164,16 @@ class Service:
             self.journal = journal
             self.link.subscribe(topics.all_round_states, self._remote_state)
         if "tally" in self.roles:
-            self.tally = TallyEngine(self.link, topics,
-                                     interval_s=s.rounds.tally_interval_ms / 1000,
-                                     clock=self.clock)
+            self.tally = TallyEngine(
+                self.link, topics, interval_s=s.rounds.tally_interval_ms / 1000, clock=self.clock
+            )
         if "api" in self.roles:
-            self.controller = RoundController(self.clock, self._round_changed,
-                                              grace_s=s.rounds.grace_s,
-                                              late_window_s=s.rounds.late_window_s)
+            self.controller = RoundController(
+                self.clock,
+                self._round_changed,
+                grace_s=s.rounds.grace_s,
+                late_window_s=s.rounds.late_window_s,
+            )
 
     # Lifecycle.
 
@@ -156,17 +185,26 @@ class Service:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:
-        """Start every role; raises a one-line error when the broker or journal is unusable."""
+        """Start every role (once); raises a one-line error when a part cannot be used."""
+        if self._running:
+            return
+        self._running = True
         self.started_at = time.time()
         if self.broker is not None:
             await self.broker.start()
         if self.journal is not None:
             self.journal.open()
+        if "bridge" in self.roles:
+            await self._check_receivers()
         self._spawn(self.link.run(), "mqtt")
         await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
         if self.core is not None and self.publisher is not None:
@@ -180,8 +218,23 @@ class Service:
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
 
+    async def _check_receivers(self) -> None:
+        for i, receiver in self._required:
+            try:
+                await receiver.open()
+            except ReceiverError as exc:
+                raise type(exc)(
+                    f"{exc} (receivers[{i}] {receiver.name}: check its url, or set "
+                    "required = false to start without it)"
+                ) from None
+            finally:
+                await receiver.close()
+
     async def stop(self) -> None:
         """Stop in the order that loses nothing: receivers, journal, batches, then the link."""
+        if not self._running:
+            return
+        self._running = False
         receivers = [t for t in self._tasks if t.get_name().startswith("receiver-")]
         await _cancel(receivers)
         log.debug("receivers stopped")
@@ -224,11 +277,13 @@ class Service:
         # One task, so that states reach the broker in the order the controller made them.
         while True:
             state = await self._states.get()
-            await self.link.publish(self.topics.round_state(state.round),
-                                    state.model_dump_json(), qos=1, retain=True)
+            await self.link.publish(
+                self.topics.round_state(state.round), state.model_dump_json(), qos=1, retain=True
+            )
             current = self.controller.current if self.controller is not None else None
-            await self.link.publish(self.topics.round_current,
-                                    json.dumps({"round": current}), qos=1, retain=True)
+            await self.link.publish(
+                self.topics.round_current, json.dumps({"round": current}), qos=1, retain=True
+            )
 
     def _remote_state(self, message: aiomqtt.Message) -> None:
         if self.core is None:
@@ -246,40 +301,63 @@ class Service:
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings
-        payload = {"state": state, "bridge": s.bridge_id, "version": VERSION,
-                   "since": self.started_at, "pid": os.getpid(),
-                   "receivers": [r.name for r in self.receivers]}
-        await self.link.publish(self.topics.bridge_state(s.bridge_id), json.dumps(payload),
-                                qos=1, retain=True)
+        payload = {
+            "state": state,
+            "bridge": s.bridge_id,
+            "version": VERSION,
+            "since": self.started_at,
+            "pid": os.getpid(),
+            "receivers": [r.name for r in self.receivers],
+        }
+        await self.link.publish(
+            self.topics.bridge_state(s.bridge_id), json.dumps(payload), qos=1, retain=True
+        )
 
     # Queries.
 
     def health(self) -> dict[str, Any]:
         """What a technician checks first: broker link, receivers, journal, tally."""
         out: dict[str, Any] = {
-            "version": VERSION, "roles": sorted(self.roles), "bridge": self.settings.bridge_id,
+            "version": VERSION,
+            "roles": sorted(self.roles),
+            "bridge": self.settings.bridge_id,
             "uptime_s": round(time.time() - self.started_at, 1),
-            "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,
-                     "broker": f"{self.link.host}:{self.link.port}",
-                     "embedded": self.broker is not None},
+            "mqtt": {
+                "connected": self.link.connected.is_set(),
+                "connects": self.link.connects,
+                "broker": f"{self.link.host}:{self.link.port}",
+                "embedded": self.broker is not None,
+            },
         }
         ok = self.link.connected.is_set()
         if self.core is not None and self.journal is not None and self.publisher is not None:
             out["receivers"] = {
-                name: {"family": st.family, "online": st.online, "error": st.error,
-                       "since": st.since, "opened": st.opened,
-                       "stats": _stats(self.core.receivers.get(name))}
+                name: {
+                    "family": st.family,
+                    "online": st.online,
+                    "error": st.error,
+                    "since": st.since,
+                    "opened": st.opened,
+                    "stats": _stats(self.core.receivers.get(name)),
+                }
                 for name, st in self.core.status.items()
             }
             ok = ok and all(st.online for st in self.core.status.values())
-            out["journal"] = {"path": str(self.journal.path), "commits": self.journal.commits,
-                              "published": self.journal.published,
-                              "backlog": self.publisher.backlog}
+            out["journal"] = {
+                "path": str(self.journal.path),
+                "commits": self.journal.commits,
+                "published": self.journal.published,
+                "backlog": self.publisher.backlog,
+            }
             out["decisions"] = dict(self.core.decisions)
             out["handsets_heard"] = len(self.core.handsets)
         if self.tally is not None:
-            out["tally"] = {"batches": self.tally.batches, "bad_batches": self.tally.bad_batches,
-                            "gaps": self.tally.gaps, "rounds": len(self.tally.tallies)}
+            out["tally"] = {
+                "batches": self.tally.batches,
+                "bad_batches": self.tally.bad_batches,
+                "gaps": self.tally.gaps,
+                "rounds": len(self.tally.tallies),
+            }
         if self.controller is not None:
             out["current_round"] = self.controller.current
         out["status"] = "ok" if ok else "degraded"
@@ -304,8 +382,13 @@ def _stats(receiver: Receiver | None) -> dict[str, int]:
     if receiver is None:
         return {}
     st = receiver.stats
-    return {"frames": st.frames, "presses": st.presses, "rejected": st.rejected,
-            "noise": st.noise, **st.extra}
+    return {
+        "frames": st.frames,
+        "presses": st.presses,
+        "rejected": st.rejected,
+        "noise": st.noise,
+        **st.extra,
+    }
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -324,4 +407,3 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.critical("task %s stopped: %s", task.get_name(), exc, exc_info=exc)
-

@@ -107,6 +107,10 @@ class ReceiverSettings(BaseModel):
     url: str = ""
     baudrate: int | None = None
     channel: str | None = None
+    # A required receiver must answer when the service starts, so that a wrong device path
+    # stops the service before the event instead of during it. Once running, any receiver
+    # that goes away is retried until it comes back.
+    required: bool = True
 
 
 class SupervisorSettings(BaseModel):

@@ -211,4 +211,3 @@ class TallyEngine:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-

@@ -47,8 +47,11 @@ def no_leftover_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     after = [
-        t for t in threading.enumerate()
-        if t not in before and t.is_alive() and not t.daemon
+        t
+        for t in threading.enumerate()
+        if t not in before
+        and t.is_alive()
+        and not t.daemon
         # the event loop's default executor is shut down with the loop, after this check
         and not t.name.startswith("asyncio_")
     ]
@@ -80,9 +83,11 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
 
     base = f"arstest-{uuid.uuid4().hex[:10]}"
     mqtt: dict[str, object] = {"base": base, "batch_interval_ms": 10, "connect_timeout_s": 5.0}
-    env: dict[str, object] = {"journal": {"path": tmp_path / "journal.sqlite3"},
-                              "rounds": {"grace_s": 0.3, "tally_interval_ms": 20},
-                              "supervisor": {"backoff_min_s": 0.05, "backoff_max_s": 0.5}}
+    env: dict[str, object] = {
+        "journal": {"path": tmp_path / "journal.sqlite3"},
+        "rounds": {"grace_s": 0.3, "tally_interval_ms": 20},
+        "supervisor": {"backoff_min_s": 0.05, "backoff_max_s": 0.5},
+    }
     if broker == "embedded":
         mqtt["url"] = "embedded"
         env["broker"] = {"port": free_port()}

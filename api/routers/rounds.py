@@ -43,8 +43,9 @@ async def get_round(round_id: RoundId, controller: ControllerDep) -> RoundState:
 
 
 @router.post("/{round_id}/open")
-async def open_round(round_id: RoundId, controller: ControllerDep,
-                     body: OpenRound | None = None) -> RoundState:
+async def open_round(
+    round_id: RoundId, controller: ControllerDep, body: OpenRound | None = None
+) -> RoundState:
     """Open voting now (creating the round if needed); with ``duration_s`` a timer closes it."""
     body = body or OpenRound()
     return controller.open(round_id, duration_s=body.duration_s, **body.fields())

@@ -1,0 +1,67 @@
+"""A running service under test: the real app, its lifespan, an HTTP client and MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+import httpx
+from asgi_lifespan import LifespanManager
+
+from api.app import create_app
+from bridge.mqtt import parse_broker_url
+from bridge.service import Service
+from bridge.settings import Settings
+
+WAIT_S = 30.0  # the longest any condition in an end-to-end test may take to come true
+
+
+@dataclass(slots=True)
+class Running:
+    settings: Settings
+    service: Service
+    http: httpx.AsyncClient
+
+    @property
+    def broker(self) -> tuple[str, int]:
+        if self.settings.mqtt.url == "embedded":
+            return self.settings.broker.host, self.settings.broker.port
+        address = parse_broker_url(self.settings.mqtt.url)
+        return address.host, address.port
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        """Wait until ``condition`` holds; fail naming ``what`` after :data:`WAIT_S`."""
+        async with asyncio.timeout(WAIT_S):
+            while not condition():  # noqa: ASYNC110 - polling a state the service exposes
+                await asyncio.sleep(0.02)
+        assert condition(), what
+
+    async def retained(
+        self, topic: str, accept: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
+        """The first message on ``topic`` (retained or live) that ``accept`` takes."""
+        host, port = self.broker
+        async with aiomqtt.Client(host, port, identifier=f"watch-{id(self)}") as client:
+            await client.subscribe(topic, qos=1)
+            async with asyncio.timeout(WAIT_S):
+                async for message in client.messages:
+                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    if accept(body):
+                        return body  # type: ignore[no-any-return]
+        raise AssertionError(f"no accepted message on {topic}")
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Running]:
+    """The API app with its lifespan (which starts the whole service) and an HTTP client."""
+    app = create_app(settings)
+    async with (
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield Running(settings, app.state.service, http)
