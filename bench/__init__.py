@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one figure and prints the command that reproduces it."""
