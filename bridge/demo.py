@@ -72,8 +72,10 @@ def demo_settings(settings: Settings, url: str, var: Path) -> Settings:
 
 async def simulated_receiver(plan: DemoPlan) -> tuple[PtyEndpoint, SimulatedReceiver]:
     endpoint = PtyEndpoint()
-    air = Air(RfConditions(loss=plan.loss), seed=plan.seed)
-    sim = load_simulator(DRIVER).create_simulator(endpoint, air, speed=1.0)
+    module = load_simulator(DRIVER)
+    air = Air(RfConditions(loss=plan.loss), seed=plan.seed, host_acks=module.HOST_ACKS,
+              one_way=module.ONE_WAY)
+    sim = module.create_simulator(endpoint, air, speed=1.0)
     return endpoint, sim
 
 
