@@ -114,7 +114,8 @@ async def run_rounds(service: Service, url: str, sim: SimulatedReceiver, plan: D
             await asyncio.sleep(SHOW_EVERY_S)
         await finals[round_id].wait()
         _say("  final: " + _line(service, round_id) + "\n")
-        await asyncio.sleep(plan.pause_s)
+        if plan.rounds == 0 or played < plan.rounds:
+            await asyncio.sleep(plan.pause_s)
 
 
 def _line(service: Service, round_id: str) -> str:
