@@ -89,6 +89,8 @@ class RoundSettings(BaseModel):
     late_window_s: float = Field(60.0, ge=0)
     policy: Policy = Policy.LAST
     tally_interval_ms: int = Field(100, ge=10, le=10000)
+    # After a round's grace period, results wait this long for vote batches still in flight.
+    settle_ms: int = Field(500, ge=0, le=60000)
 
 
 class ApiSettings(BaseModel):
