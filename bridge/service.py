@@ -165,7 +165,8 @@ class Service:
             self.link.subscribe(topics.all_round_states, self._remote_state)
         if "tally" in self.roles:
             self.tally = TallyEngine(
-                self.link, topics, interval_s=s.rounds.tally_interval_ms / 1000, clock=self.clock
+                self.link, topics, interval_s=s.rounds.tally_interval_ms / 1000,
+                settle_s=s.rounds.settle_ms / 1000, clock=self.clock,
             )
         if "api" in self.roles:
             self.controller = RoundController(
