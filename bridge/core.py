@@ -104,6 +104,7 @@ class BridgeCore:
         self.receivers: dict[str, Receiver] = {}
         self.status: dict[str, ReceiverStatus] = {}
         self.handsets: dict[str, HandsetHealth] = {}
+        self._handsets_changed = False
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -186,6 +187,29 @@ class BridgeCore:
             health.rssi = rssi
         if battery is not None:
             health.battery = battery
+        self._handsets_changed = True
+
+    def handsets_document(self) -> dict[str, Any]:
+        """Every handset heard this session, as published on ``.../handsets``."""
+        return {
+            "bridge": self.bridge_id, "t": round(self._clock(), 3),
+            "handsets": {
+                h.handset: {"rx": h.receiver, "last": round(h.last_heard, 3),
+                            "presses": h.presses, "rssi": h.rssi, "bat": h.battery}
+                for h in self.handsets.values()
+            },
+        }
+
+    async def publish_handsets(self, interval_s: float) -> None:
+        """Publish the handset table (retained) at most every ``interval_s``, when it changed."""
+        topic = self._topics.bridge_handsets(self.bridge_id)
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._handsets_changed:
+                continue
+            self._handsets_changed = False
+            await self._link.publish(topic, json.dumps(self.handsets_document()), qos=1,
+                                     retain=True)
 
     # Supervision.
 

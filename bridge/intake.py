@@ -92,7 +92,7 @@ class Intake:
             return self._record(press, record_id, decision, round_id)
         assert state is not None
         assert round_id is not None
-        if self._known is not None and not self._known(press.handset):
+        if state.paired_only and self._known is not None and not self._known(press.handset):
             return self._record(press, record_id, Decision.UNKNOWN_HANDSET, round_id)
         key = (round_id, press.handset)
         track = self._tracks.get(key)

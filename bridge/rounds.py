@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.questions import Question
 from bridge.votes import Decision, Policy
@@ -23,6 +23,32 @@ class RoundStatus(enum.StrEnum):
     OPEN = "open"
     PAUSED = "paused"
     CLOSED = "closed"
+
+
+class PhaseName(enum.StrEnum):
+    """The parts of a theme's block, in the order they run."""
+
+    PRESENTATION = "presentation"
+    DISCUSSION = "discussion"
+    VOTING = "voting"
+    RESULTS = "results"
+
+
+class PhasePlan(BaseModel):
+    """A phase and how long it is planned to take."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: PhaseName
+    minutes: float = Field(gt=0, le=240)
+
+
+DEFAULT_PHASES = (
+    PhasePlan(name=PhaseName.PRESENTATION, minutes=10),
+    PhasePlan(name=PhaseName.DISCUSSION, minutes=10),
+    PhasePlan(name=PhaseName.VOTING, minutes=3),
+    PhasePlan(name=PhaseName.RESULTS, minutes=2),
+)
 
 
 class Visibility(enum.StrEnum):
@@ -51,7 +77,10 @@ class RoundState(BaseModel):
     visibility: Visibility = Visibility.LIVE
     revealed: bool = False
     status: RoundStatus = RoundStatus.READY
-    phase: str | None = None
+    paired_only: bool = False  # presses from handsets no participant holds are not counted
+    phases: tuple[PhasePlan, ...] = ()  # the theme's plan; empty for a round without one
+    phase: PhaseName | None = None
+    phase_started_at: float | None = None
     windows: list[Window] = []
     deadline: float | None = None  # the timer closes voting then; None: the host closes it
     remaining_s: float | None = None  # time left on the timer while paused
@@ -65,6 +94,10 @@ class RoundState(BaseModel):
     @property
     def opened_at(self) -> float | None:
         return self.windows[0].start if self.windows else None
+
+    def planned_s(self, phase: PhaseName) -> float | None:
+        """Planned seconds of ``phase``, or None when the round has no plan for it."""
+        return next((p.minutes * 60 for p in self.phases if p.name is phase), None)
 
     @property
     def results_visible(self) -> bool:

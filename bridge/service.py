@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from bridge.broker import EmbeddedBroker
 from bridge.clock import Clock, SystemClock
 from bridge.controller import RoundController
+from bridge.event import EventDesk
 from bridge.core import BridgeCore
 from bridge.intake import Intake
 from bridge.journal import Journal
@@ -33,6 +34,8 @@ from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
 from bridge.publisher import VotePublisher
 from bridge.rounds import RoundState
 from bridge.settings import ConfigError, Settings
+from bridge.store import EventStore
+from bridge.tally import SeatingPlan
 from bridge.tally_engine import TallyEngine
 from bridge.topics import Topics
 from drivers.base import Receiver, ReceiverError
@@ -82,7 +85,10 @@ class Service:
         self.core: BridgeCore | None = None
         self.publisher: VotePublisher | None = None
         self.tally: TallyEngine | None = None
-        self.controller: RoundController | None = None
+        self.store: EventStore | None = None
+        self.desk: EventDesk | None = None
+        self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
+        self._presses_seen: dict[str, int] = {}
         self._states: asyncio.Queue[RoundState] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
@@ -136,6 +142,9 @@ class Service:
         s = self.settings
         topics = self.topics
         self.link.subscribe(topics.all_rounds, self._mirror)
+        self.link.subscribe(topics.roster, self._on_roster)
+        if self.roles & {"bridge", "api"}:
+            self.store = EventStore(s.journal.path)
         if "bridge" in self.roles:
             journal = Journal(
                 s.journal.path,
@@ -155,7 +164,7 @@ class Service:
                 link=self.link,
                 topics=topics,
                 journal=journal,
-                intake=Intake(echo_window_s=s.dedup.echo_window_s),
+                intake=Intake(echo_window_s=s.dedup.echo_window_s, known=self._paired),
                 publisher=self.publisher,
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
@@ -169,12 +178,20 @@ class Service:
                 settle_s=s.rounds.settle_ms / 1000, clock=self.clock,
             )
         if "api" in self.roles:
-            self.controller = RoundController(
-                self.clock,
-                self._round_changed,
-                grace_s=s.rounds.grace_s,
-                late_window_s=s.rounds.late_window_s,
+            assert self.store is not None
+            self.desk = EventDesk(
+                store=self.store, link=self.link, topics=topics, clock=self.clock,
+                on_round=self._round_changed, grace_s=s.rounds.grace_s,
+                late_window_s=s.rounds.late_window_s, agenda_file=s.event.agenda,
+                roster_file=s.event.roster,
             )
+            self.desk.roster_listeners.append(self._seating_changed)
+            self.link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+
+    @property
+    def controller(self) -> RoundController | None:
+        """The round controller, in a process that runs the api role."""
+        return self.desk.controller if self.desk is not None else None
 
     # Lifecycle.
 
@@ -204,14 +221,22 @@ class Service:
             await self.broker.start()
         if self.journal is not None:
             self.journal.open()
+        if self.store is not None:
+            self.store.open()
         if "bridge" in self.roles:
             await self._check_receivers()
         self._spawn(self.link.run(), "mqtt")
         await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+        if self.desk is not None:
+            await self.desk.start()
+            for state in self.desk.controller.all():  # rounds as they were before a restart
+                self._round_changed(state)
         if self.core is not None and self.publisher is not None:
             await self._publish_bridge_state("online")
             self.core.republish_unconfirmed()
             self._spawn(self.publisher.run(), "publisher")
+            self._spawn(self.core.publish_handsets(self.settings.mqtt.handsets_interval_ms / 1000),
+                        "handsets")
             for receiver in self.receivers:
                 self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
         if self.tally is not None:
@@ -250,10 +275,12 @@ class Service:
                     await asyncio.wait_for(self._publish_bridge_state("offline"), timeout)
         if self.tally is not None:
             self.tally.close()
-        if self.controller is not None:
-            self.controller.close_timers()
+        if self.desk is not None:
+            self.desk.stop()
         await _cancel(self._tasks)
         self._tasks.clear()
+        if self.store is not None:
+            self.store.close()
         log.debug("roles stopped")
         if self.broker is not None:
             await self.broker.stop()
@@ -278,6 +305,8 @@ class Service:
         # One task, so that states reach the broker in the order the controller made them.
         while True:
             state = await self._states.get()
+            if self.store is not None:
+                await self.store.save_round(state)
             await self.link.publish(
                 self.topics.round_state(state.round), state.model_dump_json(), qos=1, retain=True
             )
@@ -286,7 +315,7 @@ class Service:
                 self.topics.round_current, json.dumps({"round": current}), qos=1, retain=True
             )
 
-    def _remote_state(self, message: aiomqtt.Message) -> None:
+    async def _remote_state(self, message: aiomqtt.Message) -> None:
         if self.core is None:
             return
         try:
@@ -295,6 +324,39 @@ class Service:
             log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
             return
         self.core.update_round(state)
+        if self.store is not None and self.desk is None:  # a bridge of its own keeps rounds too
+            await self.store.save_round(state)
+
+    # The roster, as bridges (paired-only rounds) and the tally (segments, tables) see it.
+
+    def _on_roster(self, message: aiomqtt.Message) -> None:
+        try:
+            self._seating_changed(json.loads(payload_bytes(message)))
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            log.warning("ignoring malformed roster on %s: %s", message.topic, exc)
+
+    def _seating_changed(self, doc: dict[str, Any]) -> None:
+        self.seats = SeatingPlan(doc)
+        if self.tally is not None:
+            self.tally.set_seating(self.seats)
+
+    def _paired(self, handset: str) -> bool:
+        return self.seats is not None and self.seats.seat_of(handset) is not None
+
+    def _on_handsets(self, message: aiomqtt.Message) -> None:
+        """Handset tables from the bridges: a handset pressed anew may pair (see EventDesk)."""
+        if self.desk is None:
+            return
+        try:
+            table = json.loads(payload_bytes(message))["handsets"]
+            pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
+            return
+        for handset, presses, last in pressed:
+            if presses > self._presses_seen.get(handset, 0):
+                self._presses_seen[handset] = presses
+                self.desk.heard(handset, last)
 
     def _mirror(self, message: aiomqtt.Message) -> None:
         with contextlib.suppress(TypeError):

@@ -50,6 +50,7 @@ class MqttSettings(BaseModel):
     batch_max: int = Field(500, ge=1, le=10000)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    handsets_interval_ms: int = Field(1000, ge=50, le=60000)  # handset table refresh
 
     @field_validator("url")
     @classmethod
@@ -91,6 +92,15 @@ class RoundSettings(BaseModel):
     tally_interval_ms: int = Field(100, ge=10, le=10000)
     # After a round's grace period, results wait this long for vote batches still in flight.
     settle_ms: int = Field(500, ge=0, le=60000)
+
+
+class EventSettings(BaseModel):
+    """The event: its agenda and roster files (loaded once; the API edits them after)."""
+
+    agenda: Path | None = None  # e.g. config/agendas/vestegn-summit.toml
+    roster: Path | None = None  # CSV: id,name,segment,table,seat,organisation,handset
+    # Segments with fewer voters than this are not split out in results (privacy).
+    min_segment: int = Field(5, ge=1, le=1000)
 
 
 class ApiSettings(BaseModel):
@@ -138,6 +148,7 @@ class Settings(BaseSettings):
     journal: JournalSettings = JournalSettings()
     dedup: DedupSettings = DedupSettings()
     rounds: RoundSettings = RoundSettings()
+    event: EventSettings = EventSettings()
     api: ApiSettings = ApiSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     receivers: list[ReceiverSettings] = []

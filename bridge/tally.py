@@ -34,6 +34,25 @@ class Seating(Protocol):
         """Participants per table."""
 
 
+class SeatingPlan:
+    """:class:`Seating` from the roster's published form (``ars/roster``)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self._seats = {str(h): (str(seat[0]), str(seat[1]))
+                       for h, seat in dict(doc.get("seats", {})).items()}
+        self._tables = {str(t): int(n) for t, n in dict(doc.get("tables", {})).items()}
+
+    def seat_of(self, handset: str) -> tuple[str, str] | None:
+        return self._seats.get(handset)
+
+    @property
+    def paired(self) -> int:
+        return len(self._seats)
+
+    def seated(self) -> dict[str, int]:
+        return self._tables
+
+
 @dataclass(slots=True)
 class _Answer:
     t: float

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.mqtt import MqttLink, payload_bytes
 from bridge.rounds import RoundState, RoundStatus
-from bridge.tally import RoundTally, Seating
+from bridge.tally import RoundTally, Seating, SeatingPlan
 from bridge.topics import Topics
 from bridge.votes import Record
 
@@ -62,6 +62,8 @@ class TallyEngine:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         link.subscribe(topics.all_votes, self._on_votes)
         link.subscribe(topics.all_round_states, self._on_state)
+        link.subscribe(topics.roster, self._on_roster)
+        link.subscribe(topics.all_bridge_handsets, self._on_handsets)
 
     # Input.
 
@@ -91,6 +93,34 @@ class TallyEngine:
         if state.status is RoundStatus.CLOSED and not tally.final:
             self._schedule_final(state)
         self._mark(state.round)
+
+    def _on_roster(self, message: aiomqtt.Message) -> None:
+        try:
+            doc = json.loads(payload_bytes(message))
+            self.set_seating(SeatingPlan(doc))
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            log.warning("ignoring malformed roster on %s: %s", message.topic, exc)
+
+    def set_seating(self, seating: Seating) -> None:
+        """A new roster: segments, tables and turnout of every round follow it."""
+        self.seating = seating
+        for round_id, tally in self.tallies.items():
+            tally.seating = seating
+            self._mark(round_id)
+
+    def _on_handsets(self, message: aiomqtt.Message) -> None:
+        try:
+            doc = json.loads(payload_bytes(message))
+            handsets = set(doc["handsets"])
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
+            return
+        before = len(self.heard)
+        self.heard.update(handsets)
+        if len(self.heard) != before:
+            for round_id, tally in self.tallies.items():
+                if not tally.final:
+                    self._mark(round_id)
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
         try:

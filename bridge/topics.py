@@ -20,6 +20,17 @@ class Topics:
     def response(self, bridge: str, cmd: str) -> str:
         return f"{self.base}/bridge/{bridge}/response/{cmd}"
 
+    def bridge_handsets(self, bridge: str) -> str:
+        return f"{self.base}/bridge/{bridge}/handsets"
+
+    @property
+    def agenda(self) -> str:
+        return f"{self.base}/agenda"
+
+    @property
+    def roster(self) -> str:
+        return f"{self.base}/roster"
+
     def rx_availability(self, receiver: str) -> str:
         return f"{self.base}/rx/{receiver}/availability"
 
@@ -52,6 +63,10 @@ class Topics:
     @property
     def all_rounds(self) -> str:
         return f"{self.base}/round/#"
+
+    @property
+    def all_bridge_handsets(self) -> str:
+        return f"{self.base}/bridge/+/handsets"
 
     def requests(self, bridge: str) -> str:
         return f"{self.base}/bridge/{bridge}/request/+"

@@ -101,9 +101,11 @@ def test_keys_the_question_does_not_take_are_invalid() -> None:
 
 
 def test_unknown_handsets_when_the_round_takes_paired_handsets_only() -> None:
-    d = Decider(open_round(), known=lambda h: h == "AA")
+    d = Decider(open_round(paired_only=True), known=lambda h: h == "AA")
     assert d("AA", "A", T0 + 1) is Decision.COUNTED
     assert d("ZZ", "A", T0 + 1) is Decision.UNKNOWN_HANDSET
+    anyone = Decider(open_round(), known=lambda h: h == "AA")
+    assert anyone("ZZ", "A", T0 + 1) is Decision.COUNTED
 
 
 def test_a_reset_round_starts_afresh() -> None:
