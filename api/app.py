@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from api.routers import health, rounds
+from api.routers import agenda, health, people, results, rounds
+from bridge.agenda import AgendaError
 from bridge.controller import RoundError
+from bridge.roster import RosterError
 from bridge.service import VERSION, Service
 from bridge.settings import Settings
 
@@ -36,11 +39,26 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         summary="Audience-response bridge: rounds, tallies and receiver health",
         lifespan=lifespan,
     )
-    app.include_router(health.router, prefix=API_PREFIX)
-    app.include_router(rounds.router, prefix=API_PREFIX)
+    for module in (health, agenda, rounds, results, people):
+        app.include_router(module.router, prefix=API_PREFIX)
 
     @app.exception_handler(RoundError)
     async def round_error(request: Request, exc: RoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RosterError)
+    async def roster_error(request: Request, exc: RosterError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(AgendaError)
+    async def agenda_error(request: Request, exc: AgendaError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ValidationError)
+    async def invalid(request: Request, exc: ValidationError) -> JSONResponse:
+        # A change that is valid alone but not in its context (a theme whose phases do not
+        # fill the agenda's block, say) fails when the whole is validated.
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     return app

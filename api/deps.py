@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 
 from bridge.controller import RoundController
+from bridge.event import EventDesk
+from bridge.results import EventRecords
 from bridge.service import Service
 
 ROUND_ID = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -17,12 +19,23 @@ def get_service(request: Request) -> Service:
     return service
 
 
-def get_controller(service: Annotated[Service, Depends(get_service)]) -> RoundController:
-    if service.controller is None:
-        raise HTTPException(503, "this process does not run the api role (round control)")
-    return service.controller
+def get_desk(service: Annotated[Service, Depends(get_service)]) -> EventDesk:
+    if service.desk is None:
+        raise HTTPException(503, "this process does not run the api role (rounds, agenda, roster)")
+    return service.desk
+
+
+def get_controller(desk: Annotated[EventDesk, Depends(get_desk)]) -> RoundController:
+    return desk.controller
+
+
+def get_records(service: Annotated[Service, Depends(get_service)]) -> EventRecords:
+    """The event's journal and store, read through connections of their own."""
+    return EventRecords(service.settings.journal.path)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+DeskDep = Annotated[EventDesk, Depends(get_desk)]
 ControllerDep = Annotated[RoundController, Depends(get_controller)]
+RecordsDep = Annotated[EventRecords, Depends(get_records)]
 RoundId = Annotated[str, Path(pattern=ROUND_ID, description="round ID: letters, digits, _ . -")]

@@ -55,9 +55,15 @@ class Theme(BaseModel):
 
     def round_fields(self) -> dict[str, Any]:
         """What a round of this theme starts with."""
-        return {"theme": self.id, "title": self.title, "question": self.question,
-                "policy": self.policy, "visibility": self.visibility,
-                "paired_only": self.paired_only, "phases": self.phases}
+        return {
+            "theme": self.id,
+            "title": self.title,
+            "question": self.question,
+            "policy": self.policy,
+            "visibility": self.visibility,
+            "paired_only": self.paired_only,
+            "phases": self.phases,
+        }
 
 
 class Break(BaseModel):
@@ -91,11 +97,14 @@ class Agenda(BaseModel):
             raise ValueError(f"theme IDs must be distinct, got {ids}")
         for theme in self.themes:
             if abs(theme.minutes - self.block_minutes) > 1e-9:
-                raise ValueError(f"theme {theme.id!r}: its phases make {theme.minutes:g} "
-                                 f"minutes, the block is {self.block_minutes:g}")
+                raise ValueError(
+                    f"theme {theme.id!r}: its phases make {theme.minutes:g} "
+                    f"minutes, the block is {self.block_minutes:g}"
+                )
         timed = sorted(
-            [(_minutes(t.starts), t.minutes, t.title) for t in self.themes if t.starts] +
-            [(_minutes(b.starts), b.minutes, b.title) for b in self.breaks])
+            [(_minutes(t.starts), t.minutes, t.title) for t in self.themes if t.starts]
+            + [(_minutes(b.starts), b.minutes, b.title) for b in self.breaks]
+        )
         for (start, length, title), (after, _, next_title) in itertools.pairwise(timed):
             if start + length > after + 1e-9:
                 raise ValueError(f"{title!r} runs into {next_title!r}")
@@ -130,8 +139,9 @@ def load_agenda(path: Path) -> Agenda:
     try:
         return agenda_from_toml(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise AgendaError(f"agenda {path}: {problems}") from None
 
 
@@ -156,7 +166,8 @@ def _theme(raw: dict[str, Any]) -> dict[str, Any]:
         labels = labels or ["Yes", "No", "Abstain"]
     keys = "1234567890"[: len(labels)] if kind is Kind.RATING else LETTERS[: len(labels)]
     question: dict[str, Any] = {
-        "kind": kind, "text": text,
+        "kind": kind,
+        "text": text,
         "options": [Option(key=k, label=label) for k, label in zip(keys, labels, strict=False)],
     }
     if "max_choices" in theme:

@@ -36,8 +36,15 @@ StateListener = Callable[[RoundState], None]
 class RoundController:
     """Holds every round's state and runs the voting timers."""
 
-    def __init__(self, clock: Clock, on_change: StateListener, *, grace_s: float = 2.0,
-                 late_window_s: float = 60.0, agenda: Agenda | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        on_change: StateListener,
+        *,
+        grace_s: float = 2.0,
+        late_window_s: float = 60.0,
+        agenda: Agenda | None = None,
+    ) -> None:
         self._clock = clock
         self._on_change = on_change
         self._grace_s = grace_s
@@ -92,15 +99,23 @@ class RoundController:
         theme = first.theme or first.round
         attempt = max(s.attempt for s in self._rounds.values() if (s.theme or s.round) == theme)
         return self.create(
-            f"{theme}-{attempt + 1}", theme=theme, title=first.title, question=first.question,
-            policy=first.policy, visibility=first.visibility, paired_only=first.paired_only,
-            phases=first.phases, grace_s=first.grace_s, attempt=attempt + 1,
+            f"{theme}-{attempt + 1}",
+            theme=theme,
+            title=first.title,
+            question=first.question,
+            policy=first.policy,
+            visibility=first.visibility,
+            paired_only=first.paired_only,
+            phases=first.phases,
+            grace_s=first.grace_s,
+            attempt=attempt + 1,
         )
 
     # Voting.
 
-    def open(self, round_id: str, *, duration_s: float | None = None, timer: bool = True,
-             **fields: Any) -> RoundState:
+    def open(
+        self, round_id: str, *, duration_s: float | None = None, timer: bool = True, **fields: Any
+    ) -> RoundState:
         """Open voting now; the timer closes it after ``duration_s`` or the planned voting time.
 
         ``timer=False`` leaves closing to the host.
@@ -117,11 +132,17 @@ class RoundController:
         if duration_s is None and timer:
             duration_s = state.planned_s(PhaseName.VOTING)
         deadline = now + duration_s if duration_s is not None and timer else None
-        new = state.model_copy(update={
-            "status": RoundStatus.OPEN, "windows": [Window(start=now)], "deadline": deadline,
-            "phase": PhaseName.VOTING, "phase_started_at": now, "closed_at": None,
-            "remaining_s": None,
-        })
+        new = state.model_copy(
+            update={
+                "status": RoundStatus.OPEN,
+                "windows": [Window(start=now)],
+                "deadline": deadline,
+                "phase": PhaseName.VOTING,
+                "phase_started_at": now,
+                "closed_at": None,
+                "remaining_s": None,
+            }
+        )
         self.current = round_id
         self._arm(new)
         return self._commit(new)
@@ -156,10 +177,16 @@ class RoundController:
         windows = [*state.windows[:-1], Window(start=state.windows[-1].start, end=now)]
         remaining = None if state.deadline is None else max(0.0, state.deadline - now)
         self._disarm(round_id)
-        return self._commit(state.model_copy(update={
-            "status": RoundStatus.PAUSED, "windows": windows, "deadline": None,
-            "remaining_s": remaining,
-        }))
+        return self._commit(
+            state.model_copy(
+                update={
+                    "status": RoundStatus.PAUSED,
+                    "windows": windows,
+                    "deadline": None,
+                    "remaining_s": remaining,
+                }
+            )
+        )
 
     def resume(self, round_id: str) -> RoundState:
         """Reopen a paused round with the time it had left."""
@@ -168,10 +195,14 @@ class RoundController:
             raise RoundError(f"round {round_id!r} is {state.status}; only a paused round resumes")
         now = self._clock.time()
         deadline = None if state.remaining_s is None else now + state.remaining_s
-        new = state.model_copy(update={
-            "status": RoundStatus.OPEN, "windows": [*state.windows, Window(start=now)],
-            "deadline": deadline, "remaining_s": None,
-        })
+        new = state.model_copy(
+            update={
+                "status": RoundStatus.OPEN,
+                "windows": [*state.windows, Window(start=now)],
+                "deadline": deadline,
+                "remaining_s": None,
+            }
+        )
         self._arm(new)
         return self._commit(new)
 
@@ -181,11 +212,21 @@ class RoundController:
         if state.status in ACTIVE:
             raise RoundError(f"round {round_id!r} is {state.status}; close it before a reset")
         self._disarm(round_id)
-        return self._commit(state.model_copy(update={
-            "status": RoundStatus.READY, "windows": [], "deadline": None, "closed_at": None,
-            "remaining_s": None, "since": self._clock.time(), "revealed": False,
-            "phase": None, "phase_started_at": None,
-        }))
+        return self._commit(
+            state.model_copy(
+                update={
+                    "status": RoundStatus.READY,
+                    "windows": [],
+                    "deadline": None,
+                    "closed_at": None,
+                    "remaining_s": None,
+                    "since": self._clock.time(),
+                    "revealed": False,
+                    "phase": None,
+                    "phase_started_at": None,
+                }
+            )
+        )
 
     # Phases and results.
 
@@ -193,8 +234,9 @@ class RoundController:
         """Move a round to ``phase``: voting opens it, results closes it."""
         if phase is PhaseName.VOTING:
             return self.open(round_id, **fields)
-        state = self._ready(round_id, fields) if phase is not PhaseName.RESULTS \
-            else self.get(round_id)
+        state = (
+            self._ready(round_id, fields) if phase is not PhaseName.RESULTS else self.get(round_id)
+        )
         if state.phases and phase not in {p.name for p in state.phases}:
             raise RoundError(f"round {round_id!r} has no {phase} phase", status=422)
         if phase is PhaseName.RESULTS:
@@ -206,8 +248,9 @@ class RoundController:
             raise RoundError(f"round {round_id!r} is {state.status}; its {phase} is over")
         else:
             self.current = round_id
-        return self._commit(state.model_copy(
-            update={"phase": phase, "phase_started_at": self._clock.time()}))
+        return self._commit(
+            state.model_copy(update={"phase": phase, "phase_started_at": self._clock.time()})
+        )
 
     def reveal(self, round_id: str, revealed: bool = True) -> RoundState:
         """Show (or hide again) the results of a round whose visibility is ``hidden``."""
@@ -220,8 +263,11 @@ class RoundController:
         states = list(states)
         for state in states:
             self._rounds[state.round] = state
-            if state.status in ACTIVE or (self.current is None and state.phase is not None
-                                          and state.status is RoundStatus.READY):
+            if state.status in ACTIVE or (
+                self.current is None
+                and state.phase is not None
+                and state.status is RoundStatus.READY
+            ):
                 self.current = state.round
         for state in states:
             if state.status is RoundStatus.OPEN:
@@ -239,11 +285,19 @@ class RoundController:
         if windows and windows[-1].end is None:
             windows[-1] = Window(start=windows[-1].start, end=now)
         self._disarm(state.round)
-        return self._commit(state.model_copy(update={
-            "status": RoundStatus.CLOSED, "windows": windows, "closed_at": now,
-            "deadline": None, "remaining_s": None, "phase": PhaseName.RESULTS,
-            "phase_started_at": now,
-        }))
+        return self._commit(
+            state.model_copy(
+                update={
+                    "status": RoundStatus.CLOSED,
+                    "windows": windows,
+                    "closed_at": now,
+                    "deadline": None,
+                    "remaining_s": None,
+                    "phase": PhaseName.RESULTS,
+                    "phase_started_at": now,
+                }
+            )
+        )
 
     def _arm(self, state: RoundState) -> None:
         self._disarm(state.round)

@@ -192,10 +192,16 @@ class BridgeCore:
     def handsets_document(self) -> dict[str, Any]:
         """Every handset heard this session, as published on ``.../handsets``."""
         return {
-            "bridge": self.bridge_id, "t": round(self._clock(), 3),
+            "bridge": self.bridge_id,
+            "t": round(self._clock(), 3),
             "handsets": {
-                h.handset: {"rx": h.receiver, "last": round(h.last_heard, 3),
-                            "presses": h.presses, "rssi": h.rssi, "bat": h.battery}
+                h.handset: {
+                    "rx": h.receiver,
+                    "last": round(h.last_heard, 3),
+                    "presses": h.presses,
+                    "rssi": h.rssi,
+                    "bat": h.battery,
+                }
                 for h in self.handsets.values()
             },
         }
@@ -208,8 +214,9 @@ class BridgeCore:
             if not self._handsets_changed:
                 continue
             self._handsets_changed = False
-            await self._link.publish(topic, json.dumps(self.handsets_document()), qos=1,
-                                     retain=True)
+            await self._link.publish(
+                topic, json.dumps(self.handsets_document()), qos=1, retain=True
+            )
 
     # Supervision.
 

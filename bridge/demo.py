@@ -73,8 +73,12 @@ def demo_settings(settings: Settings, url: str, var: Path) -> Settings:
 async def simulated_receiver(plan: DemoPlan) -> tuple[PtyEndpoint, SimulatedReceiver]:
     endpoint = PtyEndpoint()
     module = load_simulator(DRIVER)
-    air = Air(RfConditions(loss=plan.loss), seed=plan.seed, host_acks=module.HOST_ACKS,
-              one_way=module.ONE_WAY)
+    air = Air(
+        RfConditions(loss=plan.loss),
+        seed=plan.seed,
+        host_acks=module.HOST_ACKS,
+        one_way=module.ONE_WAY,
+    )
     sim = module.create_simulator(endpoint, air, speed=1.0)
     return endpoint, sim
 

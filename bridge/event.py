@@ -30,16 +30,30 @@ log = logging.getLogger(__name__)
 def seating_document(roster: Roster) -> dict[str, Any]:
     """What the tally and bridges need of the roster: seats by handset, people per table."""
     seats = {p.handset: [p.segment, p.table] for p in roster.participants() if p.handset}
-    return {"revision": roster.revision, "seats": seats, "tables": roster.seated(),
-            "participants": len(roster)}
+    return {
+        "revision": roster.revision,
+        "seats": seats,
+        "tables": roster.seated(),
+        "participants": len(roster),
+    }
 
 
 class EventDesk:
     """Agenda, roster and round controller of the event, persisted and published."""
 
-    def __init__(self, *, store: EventStore, link: MqttLink, topics: Topics, clock: Clock,
-                 on_round: Callable[[RoundState], None], grace_s: float, late_window_s: float,
-                 agenda_file: Path | None = None, roster_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        link: MqttLink,
+        topics: Topics,
+        clock: Clock,
+        on_round: Callable[[RoundState], None],
+        grace_s: float,
+        late_window_s: float,
+        agenda_file: Path | None = None,
+        roster_file: Path | None = None,
+    ) -> None:
         self.store = store
         self._link = link
         self._topics = topics
@@ -47,8 +61,9 @@ class EventDesk:
         self._agenda_file = agenda_file
         self._roster_file = roster_file
         self.roster = Roster()
-        self.controller = RoundController(clock, on_round, grace_s=grace_s,
-                                          late_window_s=late_window_s)
+        self.controller = RoundController(
+            clock, on_round, grace_s=grace_s, late_window_s=late_window_s
+        )
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
 
@@ -123,8 +138,7 @@ class EventDesk:
         try:
             handset = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
-            raise RosterError(f"no unpaired handset pressed within {timeout_s:g} s", 408) \
-                from None
+            raise RosterError(f"no unpaired handset pressed within {timeout_s:g} s", 408) from None
         finally:
             self._listening.pop(participant_id, None)
         return await self.pair(participant_id, handset)
@@ -149,4 +163,3 @@ class EventDesk:
         for listener in self.roster_listeners:
             listener(doc)
         await self._link.publish(self._topics.roster, json.dumps(doc), retain=True)
-

@@ -105,8 +105,9 @@ class Roster:
         if participant.handset is not None:
             other = self._by_handset.get(participant.handset)
             if other is not None and other != participant.id:
-                raise RosterError(f"handset {participant.handset} is paired with {other!r}; "
-                                  "unpair it first")
+                raise RosterError(
+                    f"handset {participant.handset} is paired with {other!r}; unpair it first"
+                )
         old = self._people.get(participant.id)
         if old is not None and old.handset is not None:
             del self._by_handset[old.handset]
@@ -125,7 +126,12 @@ class Roster:
 
     def pair(self, participant_id: str, handset: str | None) -> Participant:
         """Give a participant a handset (None takes it away)."""
-        return self.put(self.get(participant_id).model_copy(update={"handset": handset}))
+        fields = {**self.get(participant_id).model_dump(), "handset": handset}
+        try:
+            participant = Participant.model_validate(fields)
+        except ValidationError as exc:
+            raise RosterError(exc.errors()[0]["msg"], 422) from None
+        return self.put(participant)
 
     def unpaired(self) -> list[Participant]:
         return [p for p in self._people.values() if p.handset is None]
@@ -160,8 +166,9 @@ def roster_from_csv(text: str, source: str = "roster") -> Roster:
         try:
             roster.put(Participant(**fields))
         except ValidationError as exc:
-            problem = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                for e in exc.errors())
+            problem = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
             raise RosterError(f"{source} line {line}: {problem}", 422) from None
         except RosterError as exc:
             raise RosterError(f"{source} line {line}: {exc}", 422) from None

@@ -26,12 +26,13 @@ from pydantic import ValidationError
 from bridge.broker import EmbeddedBroker
 from bridge.clock import Clock, SystemClock
 from bridge.controller import RoundController
-from bridge.event import EventDesk
 from bridge.core import BridgeCore
+from bridge.event import EventDesk
 from bridge.intake import Intake
 from bridge.journal import Journal
 from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
 from bridge.publisher import VotePublisher
+from bridge.results import RESULTS_DOC
 from bridge.rounds import RoundState
 from bridge.settings import ConfigError, Settings
 from bridge.store import EventStore
@@ -89,6 +90,7 @@ class Service:
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
         self._presses_seen: dict[str, int] = {}
+        self._handset_tables: dict[str, dict[str, Any]] = {}  # bridge -> its handset table
         self._states: asyncio.Queue[RoundState] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
@@ -174,15 +176,23 @@ class Service:
             self.link.subscribe(topics.all_round_states, self._remote_state)
         if "tally" in self.roles:
             self.tally = TallyEngine(
-                self.link, topics, interval_s=s.rounds.tally_interval_ms / 1000,
-                settle_s=s.rounds.settle_ms / 1000, clock=self.clock,
+                self.link,
+                topics,
+                interval_s=s.rounds.tally_interval_ms / 1000,
+                settle_s=s.rounds.settle_ms / 1000,
+                clock=self.clock,
             )
         if "api" in self.roles:
             assert self.store is not None
             self.desk = EventDesk(
-                store=self.store, link=self.link, topics=topics, clock=self.clock,
-                on_round=self._round_changed, grace_s=s.rounds.grace_s,
-                late_window_s=s.rounds.late_window_s, agenda_file=s.event.agenda,
+                store=self.store,
+                link=self.link,
+                topics=topics,
+                clock=self.clock,
+                on_round=self._round_changed,
+                grace_s=s.rounds.grace_s,
+                late_window_s=s.rounds.late_window_s,
+                agenda_file=s.event.agenda,
                 roster_file=s.event.roster,
             )
             self.desk.roster_listeners.append(self._seating_changed)
@@ -235,8 +245,10 @@ class Service:
             await self._publish_bridge_state("online")
             self.core.republish_unconfirmed()
             self._spawn(self.publisher.run(), "publisher")
-            self._spawn(self.core.publish_handsets(self.settings.mqtt.handsets_interval_ms / 1000),
-                        "handsets")
+            self._spawn(
+                self.core.publish_handsets(self.settings.mqtt.handsets_interval_ms / 1000),
+                "handsets",
+            )
             for receiver in self.receivers:
                 self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
         if self.tally is not None:
@@ -348,8 +360,10 @@ class Service:
         if self.desk is None:
             return
         try:
-            table = json.loads(payload_bytes(message))["handsets"]
+            doc = json.loads(payload_bytes(message))
+            table = doc["handsets"]
             pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
+            self._handset_tables[str(doc["bridge"])] = table
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
             return
@@ -358,9 +372,18 @@ class Service:
                 self._presses_seen[handset] = presses
                 self.desk.heard(handset, last)
 
-    def _mirror(self, message: aiomqtt.Message) -> None:
-        with contextlib.suppress(TypeError):
-            self.retained[str(message.topic)] = payload_bytes(message)
+    async def _mirror(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
+        try:
+            payload = payload_bytes(message)
+        except TypeError:
+            return  # an empty retained message clears a topic
+        self.retained[topic] = payload
+        parts = self.topics.split(topic)
+        if self.desk is not None and len(parts) == 3 and parts[2] == "results":
+            doc = json.loads(payload)
+            if not doc.get("hidden"):  # exports recount hidden results from the journal
+                await self.desk.store.save_document(RESULTS_DOC + parts[1], payload.decode())
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings
@@ -425,6 +448,18 @@ class Service:
             out["current_round"] = self.controller.current
         out["status"] = "ok" if ok else "degraded"
         return out
+
+    def handsets(self) -> dict[str, dict[str, Any]]:
+        """Every handset heard by any bridge, with the latest sighting of each."""
+        tables = dict(self._handset_tables)
+        if self.core is not None:  # this process's own bridge, fresher than its last message
+            tables[self.settings.bridge_id] = self.core.handsets_document()["handsets"]
+        merged: dict[str, dict[str, Any]] = {}
+        for table in tables.values():
+            for handset, seen in table.items():
+                if handset not in merged or seen["last"] > merged[handset]["last"]:
+                    merged[handset] = seen
+        return merged
 
     def tally_snapshot(self, round_id: str) -> dict[str, Any] | None:
         """The round's live tally: from the engine in this process, else as last published."""

@@ -65,7 +65,9 @@ class EventStore:
     async def save_document(self, name: str, body: str) -> None:
         await self._write(
             "INSERT INTO documents (name, body) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET body = excluded.body", (name, body))
+            "ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+            (name, body),
+        )
 
     async def _write(self, sql: str, args: tuple[object, ...]) -> None:
         db = self._conn()
@@ -80,8 +82,7 @@ class EventStore:
         return [RoundState.model_validate_json(row[0]) for row in rows]
 
     def document(self, name: str) -> str | None:
-        row = self._conn().execute("SELECT body FROM documents WHERE name = ?",
-                                   (name,)).fetchone()
+        row = self._conn().execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
 
 

@@ -38,8 +38,9 @@ class SeatingPlan:
     """:class:`Seating` from the roster's published form (``ars/roster``)."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
-        self._seats = {str(h): (str(seat[0]), str(seat[1]))
-                       for h, seat in dict(doc.get("seats", {})).items()}
+        self._seats = {
+            str(h): (str(seat[0]), str(seat[1])) for h, seat in dict(doc.get("seats", {})).items()
+        }
         self._tables = {str(t): int(n) for t, n in dict(doc.get("tables", {})).items()}
 
     def seat_of(self, handset: str) -> tuple[str, str] | None:
@@ -157,6 +158,7 @@ class RoundTally:
             "visibility": state.visibility.value,
             "status": state.status.value,
             "final": self.final,
+            "attempt": state.attempt,
             "voters": voters,
             "cast": voters,
             "turnout": {

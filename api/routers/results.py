@@ -1,0 +1,110 @@
+"""Results and exports: final results, recounts, CSV files, the printable report."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from api.deps import ControllerDep, RecordsDep, RoundId, ServiceDep
+from bridge.results import recount_results, results_csv, votes_csv
+from bridge.rounds import RoundState, RoundStatus
+from bridge.service import Service
+from bridge.votes import Policy
+
+router = APIRouter(tags=["results"])
+
+CSV = "text/csv; charset=utf-8"
+
+
+def _attachment(body: str, media_type: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def final_results(service: Service, state: RoundState) -> dict[str, Any]:
+    """The round's published final results; 409 while it is open or settling."""
+    doc = service.results(state.round)
+    if doc is None:
+        if state.status is RoundStatus.CLOSED:
+            raise HTTPException(
+                409,
+                f"round {state.round!r} closed; its results come once the grace period has passed",
+            )
+        raise HTTPException(
+            409, f"round {state.round!r} is {state.status}; results come after it closes"
+        )
+    return doc
+
+
+@router.get("/rounds/{round_id}/results")
+async def round_results(
+    round_id: RoundId,
+    service: ServiceDep,
+    controller: ControllerDep,
+    records: RecordsDep,
+    policy: Annotated[Policy | None, Query(description="recount: which answer counts")] = None,
+    grace_s: Annotated[
+        float | None, Query(ge=0, le=600, description="recount: grace period")
+    ] = None,
+) -> dict[str, Any]:
+    """Final results; with ``policy`` or ``grace_s``, recounted from the journal."""
+    state = controller.get(round_id)
+    if policy is None and grace_s is None:
+        return final_results(service, state)
+    if state.status is not RoundStatus.CLOSED:
+        raise HTTPException(409, f"round {round_id!r} is {state.status}; recount it once closed")
+    presses = await asyncio.to_thread(records.records, round_id)
+    return recount_results(
+        presses,
+        state,
+        policy=policy,
+        grace_s=grace_s,
+        echo_window_s=service.settings.dedup.echo_window_s,
+        seating=service.seats,
+        min_segment=service.settings.event.min_segment,
+    )
+
+
+@router.get("/rounds/{round_id}/results.csv")
+async def round_results_csv(
+    round_id: RoundId, service: ServiceDep, controller: ControllerDep
+) -> Response:
+    """The round's results, one row per option."""
+    doc = final_results(service, controller.get(round_id))
+    return _attachment(results_csv([doc]), CSV, f"{round_id}-results.csv")
+
+
+@router.get("/rounds/{round_id}/votes.csv")
+async def round_votes_csv(
+    round_id: RoundId, controller: ControllerDep, records: RecordsDep, service: ServiceDep
+) -> Response:
+    """Every press of the round with its time, receiver, handset, key and decision."""
+    controller.get(round_id)
+    presses = await asyncio.to_thread(records.records, round_id)
+    roster = service.desk.roster if service.desk is not None else None
+    return _attachment(votes_csv(presses, roster), CSV, f"{round_id}-votes.csv")
+
+
+@router.get("/results.csv")
+async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> Response:
+    """Every closed round's results, one row per option."""
+    docs = [d for s in controller.all() if (d := service.results(s.round)) is not None]
+    return _attachment(results_csv(docs), CSV, "results.csv")
+
+
+@router.get("/votes.csv")
+async def event_votes_csv(
+    controller: ControllerDep, records: RecordsDep, service: ServiceDep
+) -> Response:
+    """Every press of every round."""
+    presses = []
+    for state in controller.all():
+        presses += await asyncio.to_thread(records.records, state.round)
+    roster = service.desk.roster if service.desk is not None else None
+    return _attachment(votes_csv(sorted(presses, key=lambda r: r.id), roster), CSV, "votes.csv")
