@@ -54,15 +54,14 @@ def parse_turning_id(text: str) -> str:
 
 
 def parse_handset_id(text: str) -> str:
-    """Normalise an ID of any family by its form: 8 hex digits is i>clicker, 6 is TurningPoint."""
+    """Normalise an ID of any family by its form: 6 hex digits (TurningPoint, Beyond Question,
+    ARS-RX) or an i>clicker ID of up to 8 hex digits with its check byte."""
     s = text.strip().upper()
     if len(s) == 6 and _HEX.issuperset(s):
         return s
-    if len(s) <= 8 and _HEX.issuperset(s) and s:
+    if s and len(s) <= 8 and _HEX.issuperset(s):
         return parse_iclicker_id(s)
-    if s and s.isalnum() and len(s) <= 16:
-        return s
-    raise HandsetIdError(f"handset ID {text!r} is not a known form")
+    raise HandsetIdError(f"handset ID {text!r} is not 6 hex digits or an i>clicker ID")
 
 
 class HandsetAliases:
