@@ -21,6 +21,7 @@ IdForm = Callable[[random.Random], str]
 
 MAX_CHANGES = 3  # a delegate rarely changes their mind more than three times in one vote
 MIN_CHANGE_GAP_S = 2.0  # seconds between two presses of one handset: people read, then press
+PICK_GAP_S = 1.5  # seconds between the keys of one multi-key answer
 
 
 def _iclicker(rng: random.Random) -> str:
@@ -92,20 +93,26 @@ class VotePlan:
     duration_s: float
     presses: tuple[PlannedPress, ...]
     pings: tuple[PlannedPing, ...] = ()
+    picks: int = 1  # keys each voter picks (multi-select, ranking), pressed one after another
 
     def answers(self, policy: Policy = "last") -> dict[str, str]:
-        """The answer that counts for each handset that voted, under ``policy``."""
-        chosen: dict[str, str] = {}
+        """The answer that counts for each handset that voted, under ``policy``: its key, or
+        its ``picks`` keys in the order pressed."""
+        pressed: dict[str, list[str]] = {}
         for press in self.presses:
-            if policy == "last" or press.handset not in chosen:
-                chosen[press.handset] = press.key
-        return chosen
+            pressed.setdefault(press.handset, []).append(press.key)
+        n = self.picks
+        return {
+            h: "".join(keys[-n:] if policy == "last" else keys[:n]) for h, keys in pressed.items()
+        }
 
     def expected(self, policy: Policy = "last") -> dict[str, int]:
-        """Votes per option (every option listed, zeros included) under ``policy``."""
+        """Votes per option (every option listed, zeros included) under ``policy``; a voter
+        who picks several options gives each of them one vote."""
         counts = dict.fromkeys(self.options, 0)
-        for key in self.answers(policy).values():
-            counts[key] = counts.get(key, 0) + 1
+        for answer in self.answers(policy).values():
+            for key in answer:
+                counts[key] = counts.get(key, 0) + 1
         return counts
 
     @property
@@ -155,15 +162,20 @@ class Audience:
         abstain_rate: float = 0.05,
         weights: Mapping[str, float] | Sequence[float] | None = None,
         ping_rate: float = 0.0,
+        picks: int = 1,
     ) -> VotePlan:
         """Plan one round on ``options`` lasting ``duration_s`` seconds.
 
         ``change_rate`` is the chance that a voter changes their answer (and again, up to
         :data:`MAX_CHANGES` times); ``abstain_rate`` the chance that a delegate does not vote;
         ``weights`` the relative popularity of the options (drawn at random when omitted);
-        ``ping_rate`` the chance that a handset also sends a presence ping. All presses fall
-        inside ``[0, duration_s)``.
+        ``ping_rate`` the chance that a handset also sends a presence ping; ``picks`` how
+        many distinct options each voter picks (multi-select and ranking keypads send them
+        one key at a time; such voters do not change their mind). All presses fall inside
+        ``[0, duration_s)``.
         """
+        if not 1 <= picks <= len(options):
+            raise ValueError(f"picks must be between 1 and {len(options)}, got {picks}")
         keys = tuple(options)
         if not keys or len(set(keys)) != len(keys) or not all(keys):
             raise ValueError(f"options must be distinct, non-empty keys, got {keys!r}")
@@ -187,6 +199,11 @@ class Audience:
                 continue
             # Most delegates answer early in the window, a few wait until near the end.
             at = rng.betavariate(1.6, 4.0) * duration_s * 0.8
+            if picks > 1:
+                for key in self._pick(keys, popularity, picks):
+                    presses.append(PlannedPress(at, handset, key))
+                    at = min(at + PICK_GAP_S, duration_s * 0.999)
+                continue
             key = rng.choices(keys, popularity)[0]
             presses.append(PlannedPress(at, handset, key))
             for _ in range(MAX_CHANGES):
@@ -200,7 +217,17 @@ class Audience:
                 presses.append(PlannedPress(at, handset, key))
         presses.sort(key=lambda p: p.at)
         pings.sort(key=lambda p: p.at)
-        return VotePlan(keys, duration_s, tuple(presses), tuple(pings))
+        return VotePlan(keys, duration_s, tuple(presses), tuple(pings), picks)
+
+    def _pick(self, keys: tuple[str, ...], popularity: list[float], n: int) -> list[str]:
+        """``n`` distinct keys, the popular ones more likely and more likely first."""
+        left = dict(zip(keys, popularity, strict=True))
+        chosen = []
+        for _ in range(n):
+            key = self._rng.choices(list(left), list(left.values()))[0]
+            chosen.append(key)
+            del left[key]
+        return chosen
 
     def _weights(
         self, keys: tuple[str, ...], weights: Mapping[str, float] | Sequence[float] | None
