@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bench.hot_path"]
+BENCHMARKS = ["bench.hot_path", "bench.event_simulation"]
 
 
 def main() -> None:

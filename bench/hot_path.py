@@ -37,8 +37,13 @@ def presses(n: int, handsets: int, seed: int = 1) -> list[Press]:
 
 async def measure(n: int, handsets: int) -> dict[str, float]:
     load = presses(n, handsets)
-    state = RoundState(round="bench", question=Question.single("ABCDE"),
-                       status=RoundStatus.OPEN, windows=[Window(start=0.0)], revision=1)
+    state = RoundState(
+        round="bench",
+        question=Question.single("ABCDE"),
+        status=RoundStatus.OPEN,
+        windows=[Window(start=0.0)],
+        revision=1,
+    )
     intake = Intake()
     intake.update_round(state)
     aliases = HandsetAliases()
@@ -78,11 +83,15 @@ def main() -> None:
     parser.add_argument("--handsets", type=int, default=220)
     args = parser.parse_args()
     r = asyncio.run(measure(args.presses, args.handsets))
-    print(f"hot path, {r['presses']:.0f} presses from {args.handsets} handsets "
-          f"(.venv/bin/python -m bench.hot_path --presses {args.presses}):")
+    print(
+        f"hot path, {r['presses']:.0f} presses from {args.handsets} handsets "
+        f"(.venv/bin/python -m bench.hot_path --presses {args.presses}):"
+    )
     print(f"  decided and queued: {r['decide_per_s']:,.0f} presses/s on the event loop")
-    print(f"  durable in SQLite:  {r['durable_per_s']:,.0f} presses/s "
-          f"({r['commits']:.0f} commits, {r['presses_per_commit']:,.0f} presses per fsync)")
+    print(
+        f"  durable in SQLite:  {r['durable_per_s']:,.0f} presses/s "
+        f"({r['commits']:.0f} commits, {r['presses_per_commit']:,.0f} presses per fsync)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bridge.questions import LETTERS, Kind, Option, Question
 from bridge.rounds import DEFAULT_PHASES, PhaseName, PhasePlan, Visibility
@@ -86,9 +94,26 @@ class Agenda(BaseModel):
     note: str = ""
     venue: str = ""
     date: dt.date | None = None
+    timezone: str | None = None  # IANA name, e.g. Europe/Copenhagen: where the times apply
     block_minutes: float = Field(25, gt=0)
     themes: list[Theme] = []
     breaks: list[Break] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (use an IANA name such as Europe/Copenhagen)"
+                ) from None
+        return value
+
+    @property
+    def tz(self) -> dt.tzinfo | None:
+        return zoneinfo.ZoneInfo(self.timezone) if self.timezone else None
 
     @model_validator(mode="after")
     def _check(self) -> Agenda:

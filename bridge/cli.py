@@ -73,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this many rounds (default: run until Ctrl-C)",
     )
     demo.add_argument("--port", type=int, help="HTTP port (default: [api] port)")
+    demo.add_argument(
+        "--simulate-event",
+        action="store_true",
+        help="instead, run the example summit (8 themes, 220 delegates at "
+        "tables of 7) on a controlled clock in under a minute and export it",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/summit"),
+        metavar="DIR",
+        help="with --simulate-event: where the journal and exports go (default: var/summit)",
+    )
 
     serve = with_config(
         sub.add_parser(
@@ -115,6 +128,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="which answer of a handset counts (default: last)",
     )
     rp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    ex = with_config(
+        sub.add_parser(
+            "export",
+            help="write an event's results, presses and printable report as files",
+            description="Read the event's journal (the [journal] path of the config, or "
+            "--journal) and write results.csv, votes.csv, results.json and report.html for "
+            "every round, or for the rounds named with --round. Works during and after the event.",
+        )
+    )
+    ex.add_argument(
+        "--journal", type=Path, metavar="FILE", help="the journal file (default: [journal] path)"
+    )
+    ex.add_argument(
+        "--out",
+        type=Path,
+        default=Path("export"),
+        metavar="DIR",
+        help="folder to write into (default: ./export)",
+    )
+    ex.add_argument(
+        "--round",
+        action="append",
+        default=[],
+        dest="rounds",
+        metavar="ID",
+        help="export this round only (repeatable)",
+    )
+    ex.add_argument(
+        "--policy",
+        choices=[p.value for p in Policy],
+        help="recount every round with this policy instead of the live results",
+    )
+    ex.add_argument(
+        "--grace-s", type=float, help="recount every round with this grace period (seconds)"
+    )
 
     sim = sub.add_parser(
         "sim",
@@ -182,11 +231,21 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError(str(exc)) from None
         return 0
     settings = load_settings(args.config)
+    if command == "export":
+        return _export(settings, args)
     if getattr(args, "port", None):
         settings = settings.model_copy(
             update={"api": settings.api.model_copy(update={"port": args.port})}
         )
     _logging(settings)
+    if command == "demo" and args.simulate_event:
+        from bridge.simulation import simulate_event
+
+        done = asyncio.run(simulate_event(settings, args.out))
+        print(f"exported {len(done.rounds)} rounds and {done.presses} presses to {done.folder}:")
+        for path in done.files:
+            print(f"  {path}")
+        return 0
     if command == "demo":
         return asyncio.run(_demo(settings, args))
     roles = ROLES if command == "serve" else (command,)
@@ -215,6 +274,26 @@ def _replay(args: argparse.Namespace) -> int:
     for key, count in result.counts.items():
         share = 100.0 * count / result.voters if result.voters else 0.0
         print(f"  {key}  {count:5d}  {share:5.1f}%")
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from bridge.export import export_event
+
+    try:
+        done = export_event(
+            args.journal or settings.journal.path,
+            args.out,
+            rounds=args.rounds,
+            policy=Policy(args.policy) if args.policy else None,
+            grace_s=args.grace_s,
+            min_segment=settings.event.min_segment,
+        )
+    except LookupError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"exported {len(done.rounds)} rounds and {done.presses} presses to {done.folder}:")
+    for path in done.files:
+        print(f"  {path}")
     return 0
 
 

@@ -166,14 +166,16 @@ class Question(BaseModel):
         out: dict[str, Any] = {"kind": self.kind.value}
         if self.kind is Kind.RANKING:
             total = sum(counts.get(k, 0.0) for k in keys)
+            out["percent_of"] = "points"
             out["percent"] = {k: _pct(counts.get(k, 0.0), total) for k in keys}
             out["order"] = sorted(keys, key=lambda k: (-counts.get(k, 0.0), keys.index(k)))
             return out
         # Multi-select: the share of voters who picked each option (sums to more than 100).
+        out["percent_of"] = "voters" if self.kind is Kind.MULTI else "votes"
         out["percent"] = {k: _pct(counts.get(k, 0.0), voters) for k in keys}
         if self.kind is Kind.YESNO:
             yes, no, abstain = (counts.get(k, 0.0) for k in keys)
-            out["yes_of_decided"] = _pct(yes, yes + no)
+            out["yes_of_decided"] = _pct(yes, yes + no) if yes + no else None
             out["abstained"] = int(abstain)
         elif self.kind is Kind.RATING:
             scored = sum((i + 1) * counts.get(k, 0.0) for i, k in enumerate(keys))

@@ -148,7 +148,7 @@ class RoundTally:
         voters = len(answers)
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
-        heard_n = heard if heard is not None else voters
+        heard_n = heard  # None: this process has not heard the bridges' handset tables
         out: dict[str, Any] = {
             "round": state.round,
             "theme": state.theme,
@@ -166,8 +166,10 @@ class RoundTally:
                 "paired": paired,
                 "heard": heard_n,
                 "percent_paired": _pct(voters, paired),
-                "percent_heard": _pct(voters, heard_n),
+                "percent_heard": _pct(voters, heard_n) if heard_n is not None else None,
             },
+            "min_segment": self.min_segment,
+            "windows": [w.model_dump() for w in state.windows],
             "opened_at": state.opened_at,
             "closed_at": state.closed_at,
             "deadline": state.deadline,
@@ -198,7 +200,8 @@ class RoundTally:
         out: dict[str, Any] = {}
         for segment, group in sorted(groups.items()):
             if len(group) < self.min_segment:
-                out[segment] = {"voters": len(group), "suppressed": True}
+                # Not even the group's size: with it, a split could be worked out by others.
+                out[segment] = {"suppressed": True}
                 continue
             counts: dict[str, float] = dict.fromkeys(question.keys, 0)
             for answer in group:

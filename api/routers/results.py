@@ -6,9 +6,10 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
-from api.deps import ControllerDep, RecordsDep, RoundId, ServiceDep
+from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
+from bridge.report import ReportRound, render_report
 from bridge.results import recount_results, results_csv, votes_csv
 from bridge.rounds import RoundState, RoundStatus
 from bridge.service import Service
@@ -108,3 +109,22 @@ async def event_votes_csv(
         presses += await asyncio.to_thread(records.records, state.round)
     roster = service.desk.roster if service.desk is not None else None
     return _attachment(votes_csv(sorted(presses, key=lambda r: r.id), roster), CSV, "votes.csv")
+
+
+def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRound]:
+    return [ReportRound(s, service.results(s.round) or {}) for s in states]
+
+
+@router.get("/report.html", response_class=HTMLResponse)
+async def event_report(service: ServiceDep, controller: ControllerDep, desk: DeskDep) -> str:
+    """The printable report of the whole event: a cover, then one page per theme."""
+    return render_report(agenda=desk.agenda, rounds=_report_rounds(service, controller.all()))
+
+
+@router.get("/rounds/{round_id}/report.html", response_class=HTMLResponse)
+async def round_report(round_id: RoundId, service: ServiceDep, controller: ControllerDep,
+                       desk: DeskDep) -> str:
+    """The printable report of one round."""
+    state = controller.get(round_id)
+    return render_report(agenda=desk.agenda, rounds=_report_rounds(service, [state]),
+                         whole_event=False)

@@ -105,6 +105,8 @@ async def test_a_theme_round_from_presentation_to_exported_results(
                         "/api/v1/rounds/infrastructure/results", params={"policy": "first"}
                     )
                 ).json()
+                report = (await http.get("/api/v1/report.html")).text
+                round_report = await http.get("/api/v1/rounds/infrastructure/report.html")
                 revote = (await http.post("/api/v1/rounds/infrastructure/revote")).json()
                 handset_table = (await http.get("/api/v1/handsets")).json()
         finally:
@@ -134,6 +136,10 @@ async def test_a_theme_round_from_presentation_to_exported_results(
     first_expected = plan.expected("first")
     first_expected["A"] += 1
     assert first["counts"] == first_expected
+    assert "Infrastructure and mobility" in report
+    assert "Not voted" in report  # the seven themes still to come
+    assert round_report.headers["content-type"].startswith("text/html")
+    assert "Not voted" not in round_report.text
     assert revote["round"] == "infrastructure-2"
     assert revote["attempt"] == 2
     assert next(h for h in handset_table if h["handset"] == delegates[0])["participant"] == "p001"

@@ -1,0 +1,81 @@
+"""The whole example summit on a controlled clock: every theme voted, everything exported,
+and the exported results equal a recount of the exported presses done here, independently."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from bridge.simulation import AGENDA, EventPlan, simulate_event
+from tests.conftest import service_settings
+
+
+def recount_votes_csv(votes: list[dict[str, str]], agenda: dict) -> dict[str, dict[str, float]]:
+    """Last countable answer per handset and round, scored by the agenda's question kinds."""
+    themes = {t["id"]: t for t in agenda["themes"]}
+    last: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in sorted(votes, key=lambda r: int(r["id"])):
+        if row["decision"] in ("counted", "changed"):
+            last[row["round"]][row["handset"]] = row["answer"]
+    counts: dict[str, dict[str, float]] = {}
+    for round_id, answers in last.items():
+        base, _, attempt = round_id.rpartition("-")
+        theme = themes[base] if attempt.isdigit() and base in themes else themes[round_id]
+        kind = theme.get("kind", "single")
+        n = len(theme.get("options", ["Yes", "No", "Abstain"]))
+        keys = "12345"[:n] if kind == "rating" else "ABCDEFGHIJ"[:n]
+        tally = dict.fromkeys(keys, 0.0)
+        for answer in answers.values():
+            for place, key in enumerate(answer):
+                tally[key] += theme["weights"][place] if kind == "ranking" else 1
+        counts[round_id] = {**tally, "voters": len(answers)}
+    return counts
+
+
+@pytest.mark.mosquitto
+async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
+    tmp_path: Path,
+) -> None:
+    lines: list[str] = []
+    settings = service_settings(tmp_path, "mosquitto")
+    done = await simulate_event(settings, tmp_path / "out", EventPlan(seed=5), lines.append)
+
+    agenda = tomllib.loads(AGENDA.read_text())
+    ids = [t["id"] for t in agenda["themes"]]
+    assert done.rounds == [*ids[:5], "labour-market-2", *ids[5:]]
+    assert {p.name for p in done.files} == {
+        "results.csv",
+        "votes.csv",
+        "results.json",
+        "report.html",
+    }
+    with (done.folder / "votes.csv").open() as fh:
+        votes = list(csv.DictReader(fh))
+    with (done.folder / "results.csv").open() as fh:
+        results = list(csv.DictReader(fh))
+    assert len(votes) == done.presses
+    assert {v["decision"] for v in votes} >= {"counted", "changed", "duplicate"}
+    assert all(v["participant"] for v in votes if v["decision"] == "counted")
+
+    exported: dict[str, dict[str, float]] = defaultdict(dict)
+    for row in results:
+        exported[row["round"]][row["option"]] = float(row["count"])
+        exported[row["round"]]["voters"] = int(row["voters"])
+    assert exported == recount_votes_csv(votes, agenda)
+    assert all(r["voters"] > 180 for r in exported.values())  # most of the 220 voted
+
+    doc = json.loads((done.folder / "results.json").read_text())
+    assert [r["round"] for r in doc["results"]] == done.rounds
+    first = doc["results"][0]
+    assert first["turnout"]["paired"] == 220
+    assert set(first["segments"]) == {"politicians", "business", "organisations"}
+    assert len(first["tables"]) == 32
+    report = (done.folder / "report.html").read_text()
+    for round_id in done.rounds:
+        assert round_id in report
+    assert any("labour-market-2" in line for line in lines)
