@@ -62,7 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
             "to look, then the tally as it moves.",
         )
     )
-    demo.add_argument("--handsets", type=int, default=220, help="audience size (default 220)")
     demo.add_argument(
         "--voting-s", type=float, default=30.0, help="seconds each vote stays open (default 30)"
     )
@@ -301,7 +300,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bridge.demo import DemoPlan, demo_settings, run_rounds, simulated_receiver
     from bridge.runner import serve_api
 
-    plan = DemoPlan(handsets=args.handsets, voting_s=args.voting_s, rounds=args.rounds)
+    plan = DemoPlan(voting_s=args.voting_s, rounds=args.rounds)
     endpoint, sim = await simulated_receiver(plan)
     async with endpoint:
         service = Service(demo_settings(settings, endpoint.url, Path("var")))

@@ -19,7 +19,7 @@ from pathlib import Path
 from bridge.agenda import Agenda, Theme, load_agenda
 from bridge.clock import ManualClock
 from bridge.export import Exported, export_event
-from bridge.questions import LETTERS, Kind
+from bridge.questions import LETTERS, Kind, Question
 from bridge.results import RESULTS_DOC
 from bridge.roster import Roster, load_roster
 from bridge.rounds import PhaseName, RoundStatus
@@ -147,17 +147,12 @@ class EventSimulation:
         )
 
     def _audience_plan(self, theme: Theme, window_s: float) -> VotePlan:
-        question = theme.question
-        picks = {Kind.MULTI: question.max_choices, Kind.RANKING: len(question.weights)}
-        # i>clicker remotes have keys A-E; a rating's 1 to 5 are pressed as A to E.
-        keys = LETTERS[: len(question.keys)]
-        return self.audience.plan(
-            keys,
-            duration_s=window_s * 0.9,
+        return plan_for(
+            self.audience,
+            theme.question,
+            window_s * 0.9,
             change_rate=self.plan.change_rate,
             abstain_rate=self.plan.abstain_rate,
-            ping_rate=0.03,
-            picks=picks.get(question.kind, 1),
         )
 
     # Time.
@@ -201,6 +196,29 @@ class EventSimulation:
         async with asyncio.timeout(WAIT_S):
             while not condition():  # noqa: ASYNC110 - the service exposes counters only
                 await asyncio.sleep(0.001)
+
+
+def plan_for(
+    audience: Audience,
+    question: Question,
+    duration_s: float,
+    *,
+    change_rate: float = 0.15,
+    abstain_rate: float = 0.04,
+    ping_rate: float = 0.03,
+) -> VotePlan:
+    """The audience's round on ``question``, pressed on i>clicker keys (A-E)."""
+    picks = {Kind.MULTI: question.max_choices, Kind.RANKING: len(question.weights)}
+    # i>clicker remotes have keys A-E; a rating's 1 to 5 are pressed as A to E.
+    keys = LETTERS[: len(question.keys)]
+    return audience.plan(
+        keys,
+        duration_s=duration_s,
+        change_rate=change_rate,
+        abstain_rate=abstain_rate,
+        ping_rate=ping_rate,
+        picks=picks.get(question.kind, 1),
+    )
 
 
 def _num(value: float) -> str:

@@ -29,16 +29,22 @@ def _attachment(body: str, media_type: str, filename: str) -> Response:
 
 
 def final_results(service: Service, state: RoundState) -> dict[str, Any]:
-    """The round's published final results; 409 while it is open or settling."""
-    doc = service.results(state.round)
-    if doc is None:
-        if state.status is RoundStatus.CLOSED:
-            raise HTTPException(
-                409,
-                f"round {state.round!r} closed; its results come once the grace period has passed",
-            )
+    """The round's published final results; 409 while it is open or settling, 403 while the
+    host keeps them hidden."""
+    if state.status is not RoundStatus.CLOSED:
         raise HTTPException(
             409, f"round {state.round!r} is {state.status}; results come after it closes"
+        )
+    if not state.results_visible:
+        raise HTTPException(
+            403,
+            f"the results of round {state.round!r} are hidden until the "
+            f"host reveals them (POST /api/v1/rounds/{state.round}/reveal)",
+        )
+    doc = service.results(state.round)
+    if doc is None:
+        raise HTTPException(
+            409, f"round {state.round!r} closed; its results come once the grace period has passed"
         )
     return doc
 
@@ -56,7 +62,7 @@ async def round_results(
 ) -> dict[str, Any]:
     """Final results; with ``policy`` or ``grace_s``, recounted from the journal."""
     state = controller.get(round_id)
-    if policy is None and grace_s is None:
+    if (policy is None and grace_s is None) or not state.results_visible:
         return final_results(service, state)
     if state.status is not RoundStatus.CLOSED:
         raise HTTPException(409, f"round {round_id!r} is {state.status}; recount it once closed")
@@ -95,7 +101,11 @@ async def round_votes_csv(
 @router.get("/results.csv")
 async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> Response:
     """Every closed round's results, one row per option."""
-    docs = [d for s in controller.all() if (d := service.results(s.round)) is not None]
+    docs = [
+        d
+        for s in controller.all()
+        if s.results_visible and (d := service.results(s.round)) is not None
+    ]
     return _attachment(results_csv(docs), CSV, "results.csv")
 
 
@@ -112,7 +122,11 @@ async def event_votes_csv(
 
 
 def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRound]:
-    return [ReportRound(s, service.results(s.round) or {}) for s in states]
+    """Rounds for the report; results the host keeps hidden stay out of it."""
+    return [
+        ReportRound(s, (service.results(s.round) or {}) if s.results_visible else {})
+        for s in states
+    ]
 
 
 @router.get("/report.html", response_class=HTMLResponse)
@@ -122,9 +136,11 @@ async def event_report(service: ServiceDep, controller: ControllerDep, desk: Des
 
 
 @router.get("/rounds/{round_id}/report.html", response_class=HTMLResponse)
-async def round_report(round_id: RoundId, service: ServiceDep, controller: ControllerDep,
-                       desk: DeskDep) -> str:
+async def round_report(
+    round_id: RoundId, service: ServiceDep, controller: ControllerDep, desk: DeskDep
+) -> str:
     """The printable report of one round."""
     state = controller.get(round_id)
-    return render_report(agenda=desk.agenda, rounds=_report_rounds(service, [state]),
-                         whole_event=False)
+    return render_report(
+        agenda=desk.agenda, rounds=_report_rounds(service, [state]), whole_event=False
+    )

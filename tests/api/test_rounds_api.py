@@ -17,9 +17,10 @@ from tests.conftest import service_settings
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(service_settings(tmp_path))
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as c:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
+    ):
         yield c
 
 
@@ -70,3 +71,45 @@ async def test_bad_requests_say_what_is_wrong(client: httpx.AsyncClient) -> None
     assert "q1" in r.json()["detail"]
     r = await client.get("/api/v1/rounds/nope/tally")
     assert r.status_code == 404
+
+
+async def wait_final(client: httpx.AsyncClient, round_id: str) -> dict[str, object]:
+    for _ in range(200):
+        tally: dict[str, object] = (await client.get(f"/api/v1/rounds/{round_id}/tally")).json()
+        if tally["final"]:
+            return tally
+        await asyncio.sleep(0.02)
+    raise AssertionError("no final tally")
+
+
+async def test_results_after_close_are_hidden_while_voting(client: httpx.AsyncClient) -> None:
+    await client.post("/api/v1/rounds/q1/open", json={"visibility": "after_close"})
+    tally = (await client.get("/api/v1/rounds/q1/tally")).json()
+    assert tally["hidden"] is True
+    assert "counts" not in tally
+    assert (await client.get("/api/v1/rounds/q1/results")).status_code == 409
+    await client.post("/api/v1/rounds/q1/close")
+    tally = await wait_final(client, "q1")
+    assert "counts" in tally
+    assert (await client.get("/api/v1/rounds/q1/results")).status_code == 200
+
+
+async def test_hidden_results_wait_for_the_host_to_reveal_them(client: httpx.AsyncClient) -> None:
+    await client.post("/api/v1/rounds/q1/open", json={"visibility": "hidden"})
+    await client.post("/api/v1/rounds/q1/close")
+    tally = await wait_final(client, "q1")
+    assert tally["hidden"] is True
+    r = await client.get("/api/v1/rounds/q1/results")
+    assert r.status_code == 403
+    assert "reveal" in r.json()["detail"]
+    assert (
+        await client.get("/api/v1/rounds/q1/results", params={"policy": "first"})
+    ).status_code == 403
+    assert (await client.post("/api/v1/rounds/q1/reveal")).json()["revealed"] is True
+    for _ in range(200):
+        tally = (await client.get("/api/v1/rounds/q1/tally")).json()
+        if "counts" in tally:
+            break
+        await asyncio.sleep(0.02)
+    assert "counts" in tally
+    assert (await client.get("/api/v1/rounds/q1/results")).status_code == 200

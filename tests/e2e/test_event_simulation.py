@@ -79,3 +79,68 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
     for round_id in done.rounds:
         assert round_id in report
     assert any("labour-market-2" in line for line in lines)
+
+
+@pytest.mark.mosquitto
+def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    settings = service_settings(tmp_path, "mosquitto")
+    done = asyncio.run(
+        simulate_event(settings, tmp_path / "out", EventPlan(seed=8), lambda _: None)
+    )
+    journal = done.folder / "journal.sqlite3"
+
+    def export(*args: str) -> list[dict[str, str]]:
+        out = tmp_path / "again"
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bridge.cli",
+                "export",
+                "--journal",
+                str(journal),
+                "--out",
+                str(out),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        with (out / "results.csv").open() as fh:
+            return list(csv.DictReader(fh))
+
+    with (done.folder / "results.csv").open() as fh:
+        live = [r for r in csv.DictReader(fh) if r["round"] == "infrastructure"]
+    assert export("--round", "infrastructure") == live
+    first = export("--round", "infrastructure", "--policy", "first")
+    assert [r["voters"] for r in first] == [r["voters"] for r in live]
+    assert sum(int(r["count"]) for r in first) == sum(int(r["count"]) for r in live)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "export",
+            "--journal",
+            str(journal),
+            "--out",
+            str(tmp_path / "x"),
+            "--round",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "nope" in missing.stderr
