@@ -192,27 +192,20 @@ class TallyEngine:
             snap = self.snapshot(round_id)
             if snap is None:
                 continue
-            await self._link.publish(
-                self._topics.round_tally(round_id),
-                json.dumps(snap, separators=(",", ":")),
-                qos=1,
-                retain=True,
-            )
-            for listener in self.listeners:
-                listener("tally", snap)
+            await self._emit("tally", self._topics.round_tally(round_id), snap)
             if tally.final:
                 results = (
                     snap if tally.state.results_visible else self.snapshot(round_id, full=False)
                 )
                 assert results is not None
-                await self._link.publish(
-                    self._topics.round_results(round_id),
-                    json.dumps(results, separators=(",", ":")),
-                    qos=1,
-                    retain=True,
-                )
-                for listener in self.listeners:
-                    listener("results", results)
+                await self._emit("results", self._topics.round_results(round_id), results)
+
+    async def _emit(self, kind: str, topic: str, doc: dict[str, Any]) -> None:
+        """Publish ``doc`` retained on ``topic`` and hand it to in-process listeners."""
+        await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1,
+                                 retain=True)
+        for listener in self.listeners:
+            listener(kind, doc)
 
     def _mark(self, round_id: str) -> None:
         self._dirty.add(round_id)
