@@ -6,7 +6,7 @@ import abc
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from drivers.base import (
@@ -26,7 +26,7 @@ READ_CHUNK = 4096  # bytes per read; a receiver at 115200 baud delivers about 11
 class Decoder(Protocol):
     """A sans-IO decoder: bytes in, decoded frames out, partial frames kept for the next call."""
 
-    def feed(self, data: bytes) -> list[object]: ...
+    def feed(self, data: bytes) -> Sequence[object]: ...
 
 
 class SerialReceiver(Receiver, abc.ABC):

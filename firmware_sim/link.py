@@ -50,6 +50,7 @@ class PtyEndpoint(SimEndpoint):
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._master, self._on_readable)
         self._closed = False
+        self._sending = asyncio.Lock()
 
     def _on_readable(self) -> None:
         try:
@@ -64,6 +65,11 @@ class PtyEndpoint(SimEndpoint):
             self.received.put_nowait(data)
 
     async def send(self, data: bytes) -> None:
+        # One write at a time: a write that waits for room must not let another's bytes in.
+        async with self._sending:
+            await self._send(data)
+
+    async def _send(self, data: bytes) -> None:
         view = memoryview(data)
         while view and not self._closed:
             try:

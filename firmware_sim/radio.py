@@ -104,6 +104,7 @@ class Air:
         seed: int = 0,
         host_acks: bool = False,
         one_way: bool = False,
+        record: bool = False,
     ) -> None:
         self.conditions = conditions or RfConditions()
         self.host_acks = host_acks
@@ -120,6 +121,9 @@ class Air:
         self.lost = 0
         self.collided = 0
         self.abandoned = 0
+        self.log: list[Transmission] | None = [] if record else None  # heard, in order
+        self.heard = 0  # transmissions the receiver heard
+        self.heard_presses = 0  # of those, presses (not presence pings)
 
     # Loading what the audience does.
 
@@ -201,6 +205,10 @@ class Air:
                 tx = self._transmit(hs, at)
                 if tx is not None:
                     heard.append(tx)
+                    if self.log is not None:
+                        self.log.append(tx)
+                    self.heard += 1
+                    self.heard_presses += tx.key != PING_KEY
                     if not self.host_acks and not self.one_way and at >= hs.jam_until:
                         self.ack(hs.handset, hs.seq)
                 self._next_attempt(hs, at)
