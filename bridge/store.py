@@ -2,13 +2,15 @@
 
 They live in the journal's SQLite file, so one file holds everything an export or a recount
 needs. Writes are rare (a round changes a few times a minute) and go through one worker
-thread, in order, so the event loop never waits on an fsync.
+thread, in order, so the event loop never waits on an fsync; closing the store waits for
+the writes already handed to it, so none is cut off (or left running on a closed file).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bridge.journal import connect
@@ -33,14 +35,22 @@ class EventStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._writer: ThreadPoolExecutor | None = None
 
     def open(self) -> None:
+        """Open the file (once; opening an open store does nothing)."""
+        if self._db is not None:
+            return
         db = connect(self.path)
         db.executescript(SCHEMA)
         self._db = db
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
 
     def close(self) -> None:
+        """Finish the writes handed over so far, then close the file."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -71,8 +81,9 @@ class EventStore:
 
     async def _write(self, sql: str, args: tuple[object, ...]) -> None:
         db = self._conn()
-        async with self._lock:  # one write at a time, in the order they were asked for
-            await asyncio.to_thread(_execute, db, sql, args)
+        assert self._writer is not None
+        # One worker: writes run one at a time, in the order they were asked for.
+        await asyncio.get_running_loop().run_in_executor(self._writer, _execute, db, sql, args)
 
     # Reading.
 
