@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -164,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-s", type=float, help="recount every round with this grace period (seconds)"
     )
 
+    rc = sub.add_parser(
+        "receivers",
+        help="list the receivers plugged into this machine",
+        description="List the i>clicker base stations on USB (bus, port URL, serial number, "
+        "generation) and the serial ports whose USB IDs match a known receiver or a board "
+        "DIY receivers are built on, with the url to put in [[receivers]].",
+    )
+    rc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     sim = sub.add_parser(
         "sim",
         help="run a receiver simulator on a pseudo-terminal or TCP port",
@@ -210,6 +220,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "replay":
         return _replay(args)
+    if command == "receivers":
+        return _receivers(args)
     if command == "sim":
         from firmware_sim.run import SimOptions, run_sim
 
@@ -273,6 +285,39 @@ def _replay(args: argparse.Namespace) -> int:
     for key, count in result.counts.items():
         share = 100.0 * count / result.voters if result.voters else 0.0
         print(f"  {key}  {count:5d}  {share:5.1f}%")
+    return 0
+
+
+def _receivers(args: argparse.Namespace) -> int:
+    from drivers.detect import list_serial_receivers
+    from drivers.iclicker.detect import list_bases
+
+    bases = list_bases()
+    ports = list_serial_receivers()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "bases": [dataclasses.asdict(b) for b in bases],
+                    "serial_ports": [dataclasses.asdict(p) for p in ports],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(f"i>clicker bases on USB: {len(bases) or 'none'}")
+    for b in bases:
+        gen = b.generation.value if b.generation is not None else "unknown generation"
+        print(
+            f'  url = "{b.url}"   bus {b.bus} address {b.address}, {gen}, '
+            f"serial {b.serial_number or '-'}  {b.error}".rstrip()
+        )
+    print(f"serial ports that look like receivers: {len(ports) or 'none'}")
+    for p in ports:
+        print(
+            f'  url = "{p.device}"   {p.what} ({p.vid:04x}:{p.pid:04x}), driver '
+            f"{' or '.join(p.drivers)}"
+        )
     return 0
 
 

@@ -14,7 +14,7 @@ import serial
 from firmware_sim.link import PtyEndpoint
 from tests.conftest import free_port
 
-COMMANDS = ["demo", "serve", "bridge", "tally", "api", "replay", "sim"]
+COMMANDS = ["demo", "serve", "bridge", "tally", "api", "replay", "sim", "export", "receivers"]
 
 
 def arsbridge(
@@ -204,3 +204,12 @@ def test_embedded_broker_port_in_use(tmp_path: Path) -> None:
         line = one_line_error(arsbridge("serve", env=env), 1)
     assert str(port) in line
     assert "ARS_BROKER_PORT" in line
+
+
+def test_receivers_lists_what_is_plugged_in_as_json() -> None:
+    done = arsbridge("receivers", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert set(found) == {"bases", "serial_ports"}
+    for base in found["bases"]:
+        assert base["url"].startswith("usb:")

@@ -62,3 +62,22 @@ def test_replay_recounts_a_capture(
     assert result["changes"] == plan.changes
     assert result["duplicates"] > 0
     assert result["rejected"] == rejected
+
+
+def test_replay_of_an_iclicker_base_dump(tmp_path: Path) -> None:
+    dump = tmp_path / "base.txt"
+    dump.write_text(
+        "# an i>clicker 2 base, channel AA\n"
+        "OUT 01 11\n"
+        "IN 01 11 AA\n"
+        "IN 02 13 81 82 E9 70 00\n"  # 82E9701B pressed A (index 0)
+        "IN 02 13 81 82 E9 70 00\n"  # the base re-sends it
+        "IN 02 13 82 42 80 71 01\n"  # 428071B3 pressed B (index 1)
+        "IN 02 13 83 82E970 02\n"  # 82E9701B changed to C (index 2); spaces are optional
+    )
+    done = arsbridge("replay", "--driver", "iclicker-usb", "--input", str(dump), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["voters"] == 2
+    assert result["counts"] == {"A": 0, "B": 1, "C": 1, "D": 0, "E": 0}
+    assert result["changes"] == 1

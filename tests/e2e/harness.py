@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from api.app import create_app
 from bridge.mqtt import parse_broker_url
 from bridge.service import Service
 from bridge.settings import Settings
+from drivers.base import Receiver
 
 WAIT_S = 30.0  # the longest any condition in an end-to-end test may take to come true
 
@@ -50,16 +51,17 @@ class Running:
             await client.subscribe(topic, qos=1)
             async with asyncio.timeout(WAIT_S):
                 async for message in client.messages:
-                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    body = json.loads(message.payload)  # type: ignore[arg-type]
                     if accept(body):
                         return body  # type: ignore[no-any-return]
         raise AssertionError(f"no accepted message on {topic}")
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Running]:
-    """The API app with its lifespan (which starts the whole service) and an HTTP client."""
-    app = create_app(settings)
+async def running(settings: Settings, receivers: Sequence[Receiver] = ()) -> AsyncIterator[Running]:
+    """The API app with its lifespan (which starts the whole service) and an HTTP client;
+    ``receivers`` are built by the test (on an emulated USB backend, say)."""
+    app = create_app(settings, service=Service(settings, receivers=receivers))
     async with (
         LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
