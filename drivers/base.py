@@ -16,7 +16,9 @@ class Press:
     send several keys in one message (priority ranking), the symbols in the order pressed.
     ``t`` is the time the service received it (epoch seconds, host clock). ``seq`` is the
     handset's own sequence number (it changes with every new press and wraps at 256); only
-    protocols that carry one per handset set it.
+    protocols that carry one per handset set it. A counter kept by the receiver for all
+    handsets (the i>clicker base's report index) must not go here: intake reads ``seq`` per
+    handset and would take a genuine change of answer for an old echo.
     """
 
     receiver: str
