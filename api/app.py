@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.routers import agenda, health, people, results, rounds
+from bridge import VERSION
 from bridge.agenda import AgendaError
 from bridge.controller import RoundError
 from bridge.roster import RosterError
-from bridge.service import VERSION, Service
+from bridge.service import Service
 from bridge.settings import Settings
 
 API_PREFIX = "/api/v1"

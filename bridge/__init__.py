@@ -1,1 +1,3 @@
 """The service core: handset IDs, votes, rounds, dedup, journal, MQTT, tally, broker, roles."""
+
+VERSION = "0.1.0"

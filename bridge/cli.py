@@ -17,11 +17,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bridge import VERSION
 from bridge.broker import BrokerStartError
 from bridge.journal import JournalError
 from bridge.mqtt import BrokerUnreachable
 from bridge.replay import replay
-from bridge.service import ROLES, VERSION, Service
+from bridge.service import ROLES, Service
 from bridge.settings import ConfigError, Settings, load_settings
 from bridge.votes import Policy
 from drivers.base import ReceiverError

@@ -23,11 +23,13 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
+from bridge import VERSION
 from bridge.broker import EmbeddedBroker
 from bridge.clock import Clock, SystemClock
 from bridge.controller import RoundController
 from bridge.core import BridgeCore
 from bridge.event import EventDesk
+from bridge.health import health_report, latest_sightings
 from bridge.intake import Intake
 from bridge.journal import Journal
 from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
@@ -45,7 +47,6 @@ from drivers.registry import UnknownDriver, load_driver
 log = logging.getLogger(__name__)
 
 ROLES = ("bridge", "tally", "api")
-VERSION = "0.1.0"
 STOP_GRACE_S = 1.0  # how long a stopping task may take to clean up before it is cut short
 
 
@@ -403,63 +404,14 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """What a technician checks first: broker link, receivers, journal, tally."""
-        out: dict[str, Any] = {
-            "version": VERSION,
-            "roles": sorted(self.roles),
-            "bridge": self.settings.bridge_id,
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "mqtt": {
-                "connected": self.link.connected.is_set(),
-                "connects": self.link.connects,
-                "broker": f"{self.link.host}:{self.link.port}",
-                "embedded": self.broker is not None,
-            },
-        }
-        ok = self.link.connected.is_set()
-        if self.core is not None and self.journal is not None and self.publisher is not None:
-            out["receivers"] = {
-                name: {
-                    "family": st.family,
-                    "online": st.online,
-                    "error": st.error,
-                    "since": st.since,
-                    "opened": st.opened,
-                    "stats": _stats(self.core.receivers.get(name)),
-                }
-                for name, st in self.core.status.items()
-            }
-            ok = ok and all(st.online for st in self.core.status.values())
-            out["journal"] = {
-                "path": str(self.journal.path),
-                "commits": self.journal.commits,
-                "published": self.journal.published,
-                "backlog": self.publisher.backlog,
-            }
-            out["decisions"] = dict(self.core.decisions)
-            out["handsets_heard"] = len(self.core.handsets)
-        if self.tally is not None:
-            out["tally"] = {
-                "batches": self.tally.batches,
-                "bad_batches": self.tally.bad_batches,
-                "gaps": self.tally.gaps,
-                "rounds": len(self.tally.tallies),
-            }
-        if self.controller is not None:
-            out["current_round"] = self.controller.current
-        out["status"] = "ok" if ok else "degraded"
-        return out
+        return health_report(self)
 
     def handsets(self) -> dict[str, dict[str, Any]]:
         """Every handset heard by any bridge, with the latest sighting of each."""
         tables = dict(self._handset_tables)
         if self.core is not None:  # this process's own bridge, fresher than its last message
             tables[self.settings.bridge_id] = self.core.handsets_document()["handsets"]
-        merged: dict[str, dict[str, Any]] = {}
-        for table in tables.values():
-            for handset, seen in table.items():
-                if handset not in merged or seen["last"] > merged[handset]["last"]:
-                    merged[handset] = seen
-        return merged
+        return latest_sightings(tables.values())
 
     def tally_snapshot(self, round_id: str) -> dict[str, Any] | None:
         """The round's live tally: from the engine in this process, else as last published."""
@@ -474,19 +426,6 @@ class Service:
             return self.tally.results(round_id)
         raw = self.retained.get(self.topics.round_results(round_id))
         return json.loads(raw) if raw else None
-
-
-def _stats(receiver: Receiver | None) -> dict[str, int]:
-    if receiver is None:
-        return {}
-    st = receiver.stats
-    return {
-        "frames": st.frames,
-        "presses": st.presses,
-        "rejected": st.rejected,
-        "noise": st.noise,
-        **st.extra,
-    }
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
