@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.routers import agenda, health, people, results, rounds
+from api.routers import agenda, health, metrics, people, results, rounds, stream
 from bridge import VERSION
 from bridge.agenda import AgendaError
 from bridge.controller import RoundError
@@ -40,8 +40,10 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         summary="Audience-response bridge: rounds, tallies and receiver health",
         lifespan=lifespan,
     )
-    for module in (health, agenda, rounds, results, people):
+    for module in (health, agenda, rounds, results, people, stream):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(stream.ws_router)
+    app.include_router(metrics.router)
 
     @app.exception_handler(RoundError)
     async def round_error(request: Request, exc: RoundError) -> JSONResponse:

@@ -32,6 +32,8 @@ from bridge.event import EventDesk
 from bridge.health import health_report, latest_sightings
 from bridge.intake import Intake
 from bridge.journal import Journal
+from bridge.mirror import PATTERNS as MIRRORED
+from bridge.mirror import Mirror
 from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
 from bridge.publisher import VotePublisher
 from bridge.results import RESULTS_DOC
@@ -82,7 +84,7 @@ class Service:
             raise ConfigError(f"receiver names must be distinct, got {names}")
         self.broker: EmbeddedBroker | None = None
         self.link = self._make_link()
-        self.retained: dict[str, bytes] = {}  # ars/round/# as last seen on the broker
+        self.mirror = Mirror()  # what browsers see: rounds, tallies, availability...
         self.journal: Journal | None = None
         self.core: BridgeCore | None = None
         self.publisher: VotePublisher | None = None
@@ -144,7 +146,8 @@ class Service:
     def _build_roles(self) -> None:
         s = self.settings
         topics = self.topics
-        self.link.subscribe(topics.all_rounds, self._mirror)
+        for pattern in MIRRORED:
+            self.link.subscribe(f"{topics.base}/{pattern}", self._mirror)
         self.link.subscribe(topics.roster, self._on_roster)
         if self.roles & {"bridge", "api"}:
             self.store = EventStore(s.journal.path)
@@ -375,16 +378,20 @@ class Service:
 
     async def _mirror(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)
+        relative = "/".join(self.topics.split(topic))
         try:
-            payload = payload_bytes(message)
+            doc = json.loads(payload_bytes(message))
         except TypeError:
-            return  # an empty retained message clears a topic
-        self.retained[topic] = payload
-        parts = self.topics.split(topic)
-        if self.desk is not None and len(parts) == 3 and parts[2] == "results":
-            doc = json.loads(payload)
-            if not doc.get("hidden"):  # exports recount hidden results from the journal
-                await self.desk.store.save_document(RESULTS_DOC + parts[1], payload.decode())
+            doc = None  # an empty retained message clears a topic
+        except ValueError:
+            log.warning("ignoring a message on %s that is not JSON", topic)
+            return
+        self.mirror.update(relative, doc)
+        parts = relative.split("/")
+        if self.desk is not None and doc is not None and parts[0] == "round" \
+                and parts[-1] == "results" and not doc.get("hidden"):
+            # Exports take the published results; hidden ones they recount from the journal.
+            await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings
@@ -417,15 +424,15 @@ class Service:
         """The round's live tally: from the engine in this process, else as last published."""
         if self.tally is not None:
             return self.tally.snapshot(round_id)
-        raw = self.retained.get(self.topics.round_tally(round_id))
-        return json.loads(raw) if raw else None
+        doc: dict[str, Any] | None = self.mirror.latest.get(f"round/{round_id}/tally")
+        return doc
 
     def results(self, round_id: str) -> dict[str, Any] | None:
         """The round's final results, or None while it is open or settling."""
         if self.tally is not None:
             return self.tally.results(round_id)
-        raw = self.retained.get(self.topics.round_results(round_id))
-        return json.loads(raw) if raw else None
+        doc: dict[str, Any] | None = self.mirror.latest.get(f"round/{round_id}/results")
+        return doc
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

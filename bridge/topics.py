@@ -61,10 +61,6 @@ class Topics:
         return f"{self.base}/round/+/state"
 
     @property
-    def all_rounds(self) -> str:
-        return f"{self.base}/round/#"
-
-    @property
     def all_bridge_handsets(self) -> str:
         return f"{self.base}/bridge/+/handsets"
 

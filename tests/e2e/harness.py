@@ -67,3 +67,39 @@ async def running(settings: Settings, receivers: Sequence[Receiver] = ()) -> Asy
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
     ):
         yield Running(settings, app.state.service, http)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, receivers: Sequence[Receiver] = ()
+) -> AsyncIterator[tuple[str, Service]]:
+    """The app under a real uvicorn server on a free port: ``(base URL, service)``."""
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    service = Service(settings, receivers=receivers)
+    app = create_app(settings, service=service)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    task = asyncio.create_task(server.serve(), name="uvicorn")
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while not server.started:
+                if task.done():
+                    await task
+                await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}", service
+    finally:
+        server.should_exit = True
+        await task

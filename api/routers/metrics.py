@@ -1,0 +1,102 @@
+"""``GET /metrics``: the service's counters for Prometheus, read when scraped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bridge.service import Service
+
+router = APIRouter(tags=["metrics"])
+
+
+class ServiceCollector(Collector):
+    """Turns the service's own counters into Prometheus metrics at scrape time."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Metric]:
+        svc = self._service
+        yield GaugeMetricFamily(
+            "arsbridge_mqtt_connected",
+            "1 while the broker link is up",
+            value=int(svc.link.connected.is_set()),
+        )
+        yield CounterMetricFamily(
+            "arsbridge_mqtt_connects", "connections made to the broker", value=svc.link.connects
+        )
+        yield GaugeMetricFamily(
+            "arsbridge_stream_clients",
+            "browsers following the live state",
+            value=svc.mirror.clients,
+        )
+        core, journal, publisher = svc.core, svc.journal, svc.publisher
+        if core is not None and journal is not None and publisher is not None:
+            decisions = CounterMetricFamily(
+                "arsbridge_presses", "presses journaled, by decision", labels=["decision"]
+            )
+            for decision, n in sorted(core.decisions.items()):
+                decisions.add_metric([decision], n)
+            yield decisions
+            online = GaugeMetricFamily(
+                "arsbridge_receiver_online",
+                "1 while a receiver is open",
+                labels=["receiver", "family"],
+            )
+            frames = CounterMetricFamily(
+                "arsbridge_receiver_frames",
+                "frames read from a receiver, by kind",
+                labels=["receiver", "kind"],
+            )
+            for name, status in core.status.items():
+                online.add_metric([name, status.family], int(status.online))
+                receiver = core.receivers.get(name)
+                if receiver is not None:
+                    st = receiver.stats
+                    for kind, n in (
+                        ("press", st.presses),
+                        ("rejected", st.rejected),
+                        ("noise", st.noise),
+                        ("any", st.frames),
+                    ):
+                        frames.add_metric([name, kind], n)
+            yield online
+            yield frames
+            yield GaugeMetricFamily(
+                "arsbridge_handsets_heard", "handsets heard this session", value=len(core.handsets)
+            )
+            yield CounterMetricFamily(
+                "arsbridge_journal_commits", "journal group commits", value=journal.commits
+            )
+            yield GaugeMetricFamily(
+                "arsbridge_publish_backlog",
+                "presses journaled but not yet sent to the broker",
+                value=publisher.backlog,
+            )
+            yield CounterMetricFamily(
+                "arsbridge_vote_batches_sent", "vote batches published", value=publisher.batches
+            )
+        if svc.tally is not None:
+            yield CounterMetricFamily(
+                "arsbridge_vote_batches_received",
+                "vote batches the tally engine took",
+                value=svc.tally.batches,
+            )
+            yield CounterMetricFamily(
+                "arsbridge_vote_batch_gaps",
+                "vote batches missing from a bridge's sequence",
+                value=svc.tally.gaps,
+            )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(request.app.state.service))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,81 @@
+"""Live state for browsers over a real HTTP server: SSE, WebSocket, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from tests.conftest import service_settings
+from tests.e2e.harness import serving
+
+
+async def sse_events(http: httpx.AsyncClient, url: str, want: int) -> list[dict[str, Any]]:
+    """The first ``want`` SSE events (name and parsed data) of a stream."""
+    events: list[dict[str, Any]] = []
+    name = ""
+    async with http.stream("GET", url) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append({"event": name, **json.loads(line.split(":", 1)[1])})
+                if len(events) >= want:
+                    return events
+    return events
+
+
+async def test_sse_replays_the_state_then_follows_changes(tmp_path: Path) -> None:
+    async with (
+        serving(service_settings(tmp_path)) as (url, service),
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        await http.post("/api/v1/rounds/q1/open", json={"title": "First"})
+        await asyncio.sleep(0.3)  # the state goes round the broker into the mirror
+        first = await sse_events(http, "/api/v1/stream?topic=round/", 3)
+        assert {e["topic"] for e in first} == {"round/q1/state", "round/current", "round/q1/tally"}
+        assert next(e for e in first if e["event"] == "current")["payload"] == {"round": "q1"}
+        following = asyncio.create_task(sse_events(http, "/api/v1/stream?topic=round/q1/state", 2))
+        await asyncio.sleep(0.3)
+        await http.post("/api/v1/rounds/q1/close")
+        states = await asyncio.wait_for(following, 10)
+    assert [e["event"] for e in states] == ["state", "state"]
+    assert states[0]["payload"]["status"] == "open"
+    assert states[-1]["payload"]["status"] == "closed"
+    assert service.mirror.clients == 0  # disconnected clients are let go
+
+
+async def test_websocket_mirrors_tallies_and_never_votes(tmp_path: Path) -> None:
+    async with (
+        serving(service_settings(tmp_path)) as (url, _),
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        ws_url = url.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(ws_url) as ws:
+            await http.post("/api/v1/rounds/q1/open")
+            seen: list[dict[str, Any]] = []
+            async with asyncio.timeout(10):
+                while not any(m["kind"] == "tally" for m in seen):
+                    seen.append(json.loads(await ws.recv()))
+            await ws.send("ping")  # clients may talk; the server just keeps going
+    assert all("/votes" not in m["topic"] for m in seen)
+    tally = next(m for m in seen if m["kind"] == "tally")
+    assert tally["topic"] == "round/q1/tally"
+    assert tally["payload"]["round"] == "q1"
+
+
+async def test_metrics_for_prometheus(tmp_path: Path) -> None:
+    async with (
+        serving(service_settings(tmp_path)) as (url, _),
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        r = await http.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert "arsbridge_mqtt_connected 1.0" in r.text
+    assert "arsbridge_journal_commits_total" in r.text
