@@ -36,6 +36,7 @@ from bridge.mirror import PATTERNS as MIRRORED
 from bridge.mirror import Mirror
 from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
 from bridge.publisher import VotePublisher
+from bridge.requests import RequestHandler
 from bridge.results import RESULTS_DOC
 from bridge.rounds import RoundState
 from bridge.settings import ConfigError, Settings
@@ -200,6 +201,7 @@ class Service:
                 roster_file=s.event.roster,
             )
             self.desk.roster_listeners.append(self._seating_changed)
+            RequestHandler(self.link, topics, s.bridge_id, self.desk)
             self.link.subscribe(topics.all_bridge_handsets, self._on_handsets)
 
     @property
