@@ -37,13 +37,14 @@ from bridge.mirror import Mirror
 from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
 from bridge.publisher import VotePublisher
 from bridge.requests import RequestHandler
-from bridge.results import RESULTS_DOC
+from bridge.results import RESULTS_DOC, EventRecords
 from bridge.rounds import RoundState
 from bridge.settings import ConfigError, Settings
 from bridge.store import EventStore
 from bridge.tally import SeatingPlan
 from bridge.tally_engine import TallyEngine
 from bridge.topics import Topics
+from bridge.votes import PUBLISHED
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 
@@ -258,9 +259,31 @@ class Service:
             for receiver in self.receivers:
                 self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
         if self.tally is not None:
+            await self._rebuild_tallies()
             self._spawn(self.tally.run(), "tally")
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
+
+    async def _rebuild_tallies(self) -> None:
+        """After a restart, count again what the journal holds: vote batches the broker took
+        before the restart are not sent again, but the journal has every press."""
+        path = self.settings.journal.path
+        if self.tally is None or not path.is_file():
+            return
+        records = EventRecords(path)
+        try:
+            rounds = await asyncio.to_thread(records.rounds)
+            for state in rounds:
+                self.tally.update_round(state)
+                journaled = await asyncio.to_thread(records.records, state.round)
+                # What the publisher would have sent: duplicates and bad frames stay behind.
+                self.tally.apply(
+                    [r for r in journaled if r.decision in PUBLISHED], self.settings.bridge_id
+                )
+        finally:
+            records.close()
+        if rounds:
+            log.info("tallies of %d rounds counted again from the journal", len(rounds))
 
     async def _check_receivers(self) -> None:
         for i, receiver in self._required:
@@ -390,8 +413,13 @@ class Service:
             return
         self.mirror.update(relative, doc)
         parts = relative.split("/")
-        if self.desk is not None and doc is not None and parts[0] == "round" \
-                and parts[-1] == "results" and not doc.get("hidden"):
+        if (
+            self.desk is not None
+            and doc is not None
+            and parts[0] == "round"
+            and parts[-1] == "results"
+            and not doc.get("hidden")
+        ):
             # Exports take the published results; hidden ones they recount from the journal.
             await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
 
