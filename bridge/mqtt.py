@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
+from bridge.settings import ConfigError, Settings
+
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_S = 0.05  # between two attempts of one publish while the link recovers
@@ -186,3 +188,30 @@ def payload_bytes(message: aiomqtt.Message) -> bytes:
     if isinstance(payload, str):
         return payload.encode()
     raise TypeError("empty or non-text payload")
+
+
+def link_from_settings(
+    settings: Settings, client_id: str, will: tuple[str, bytes] | None = None
+) -> MqttLink:
+    """The link ``[mqtt]`` describes (``url = "embedded"``: the ``[broker]`` on loopback)."""
+    m = settings.mqtt
+    if m.url == "embedded":
+        host, port = settings.broker.host, settings.broker.port
+    else:
+        try:
+            address = parse_broker_url(m.url)
+        except ValueError as exc:
+            raise ConfigError(f"mqtt.url (ARS_MQTT_URL): {exc}") from None
+        host, port = address.host, address.port
+    return MqttLink(
+        host,
+        port,
+        client_id=client_id,
+        will=will,
+        username=m.username,
+        password=m.password,
+        keepalive_s=m.keepalive_s,
+        timeout_s=m.publish_timeout_s,
+        reconnect_min_s=m.reconnect_min_s,
+        reconnect_max_s=m.reconnect_max_s,
+    )

@@ -34,17 +34,16 @@ from bridge.intake import Intake
 from bridge.journal import Journal
 from bridge.mirror import PATTERNS as MIRRORED
 from bridge.mirror import Mirror
-from bridge.mqtt import MqttLink, parse_broker_url, payload_bytes
+from bridge.mqtt import MqttLink, link_from_settings, payload_bytes
 from bridge.publisher import VotePublisher
 from bridge.requests import RequestHandler
-from bridge.results import RESULTS_DOC, EventRecords
+from bridge.results import RESULTS_DOC
 from bridge.rounds import RoundState
 from bridge.settings import ConfigError, Settings
 from bridge.store import EventStore
 from bridge.tally import SeatingPlan
 from bridge.tally_engine import TallyEngine
 from bridge.topics import Topics
-from bridge.votes import PUBLISHED
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 
@@ -120,29 +119,12 @@ class Service:
             self.broker = EmbeddedBroker(
                 s.broker.host, s.broker.port, max_connections=s.broker.max_connections
             )
-            host, port = s.broker.host, s.broker.port
-        else:
-            try:
-                address = parse_broker_url(s.mqtt.url)
-            except ValueError as exc:
-                raise ConfigError(f"mqtt.url (ARS_MQTT_URL): {exc}") from None
-            host, port = address.host, address.port
         will = None
         if "bridge" in self.roles:
             offline = json.dumps({"state": "offline", "bridge": s.bridge_id}).encode()
             will = (self.topics.bridge_state(s.bridge_id), offline)
-        client_id = f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}"
-        return MqttLink(
-            host,
-            port,
-            client_id=client_id,
-            will=will,
-            username=s.mqtt.username,
-            password=s.mqtt.password,
-            keepalive_s=s.mqtt.keepalive_s,
-            timeout_s=s.mqtt.publish_timeout_s,
-            reconnect_min_s=s.mqtt.reconnect_min_s,
-            reconnect_max_s=s.mqtt.reconnect_max_s,
+        return link_from_settings(
+            s, f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}", will
         )
 
     def _build_roles(self) -> None:
@@ -259,31 +241,10 @@ class Service:
             for receiver in self.receivers:
                 self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
         if self.tally is not None:
-            await self._rebuild_tallies()
+            await self.tally.recount_journal(self.settings.journal.path, self.settings.bridge_id)
             self._spawn(self.tally.run(), "tally")
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
-
-    async def _rebuild_tallies(self) -> None:
-        """After a restart, count again what the journal holds: vote batches the broker took
-        before the restart are not sent again, but the journal has every press."""
-        path = self.settings.journal.path
-        if self.tally is None or not path.is_file():
-            return
-        records = EventRecords(path)
-        try:
-            rounds = await asyncio.to_thread(records.rounds)
-            for state in rounds:
-                self.tally.update_round(state)
-                journaled = await asyncio.to_thread(records.records, state.round)
-                # What the publisher would have sent: duplicates and bad frames stay behind.
-                self.tally.apply(
-                    [r for r in journaled if r.decision in PUBLISHED], self.settings.bridge_id
-                )
-        finally:
-            records.close()
-        if rounds:
-            log.info("tallies of %d rounds counted again from the journal", len(rounds))
 
     async def _check_receivers(self) -> None:
         for i, receiver in self._required:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -20,10 +21,11 @@ from pydantic import ValidationError
 
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.mqtt import MqttLink, payload_bytes
+from bridge.results import EventRecords
 from bridge.rounds import RoundState, RoundStatus
 from bridge.tally import RoundTally, Seating, SeatingPlan
 from bridge.topics import Topics
-from bridge.votes import Record
+from bridge.votes import PUBLISHED, Record
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +204,7 @@ class TallyEngine:
 
     async def _emit(self, kind: str, topic: str, doc: dict[str, Any]) -> None:
         """Publish ``doc`` retained on ``topic`` and hand it to in-process listeners."""
-        await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1,
-                                 retain=True)
+        await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
         for listener in self.listeners:
             listener(kind, doc)
 
@@ -229,6 +230,24 @@ class TallyEngine:
         self._timers[round_id] = self._clock.call_at(
             closed_at + state.grace_s + self._settle, finalise
         )
+
+    async def recount_journal(self, path: Path, source: str) -> None:
+        """After a restart, count again what the journal at ``path`` holds: vote batches the
+        broker took before the restart are not sent again, but the journal has every press."""
+        if not await asyncio.to_thread(path.is_file):
+            return
+        records = EventRecords(path)
+        try:
+            rounds = await asyncio.to_thread(records.rounds)
+            for state in rounds:
+                self.update_round(state)
+                journaled = await asyncio.to_thread(records.records, state.round)
+                # What the bridge's publisher sent: duplicates and bad frames stay behind.
+                self.apply([r for r in journaled if r.decision in PUBLISHED], source)
+        finally:
+            records.close()
+        if rounds:
+            log.info("tallies of %d rounds counted again from the journal", len(rounds))
 
     def close(self) -> None:
         for timer in self._timers.values():
