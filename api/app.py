@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from api.routers import agenda, health, metrics, people, results, rounds, stream
@@ -18,6 +21,34 @@ from bridge.service import Service
 from bridge.settings import Settings
 
 API_PREFIX = "/api/v1"
+
+STATIC = Path(__file__).parent / "static"
+# The project's own pages: plain HTML, CSS and JS modules under /static, no build step.
+PAGES = {
+    "/": "index.html",
+    "/display": "display.html",
+    "/host": "host.html",
+    "/technician": "technician.html",
+}
+# Revalidate on every load (a 304 when unchanged): a hall display reloaded after an upgrade
+# must not keep running yesterday's script from its cache.
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+class PageFiles(StaticFiles):
+    """The pages' scripts and styles, served with :data:`NO_CACHE`."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(NO_CACHE)
+        return response
+
+
+def _page(name: str) -> Callable[[], Awaitable[FileResponse]]:
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / name, media_type="text/html", headers=NO_CACHE)
+
+    return page
 
 
 def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI:
@@ -44,6 +75,9 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(stream.ws_router)
     app.include_router(metrics.router)
+    app.mount("/static", PageFiles(directory=STATIC), name="static")
+    for path, name in PAGES.items():
+        app.add_api_route(path, _page(name), methods=["GET"], include_in_schema=False)
 
     @app.exception_handler(RoundError)
     async def round_error(request: Request, exc: RoundError) -> JSONResponse:

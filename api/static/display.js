@@ -1,0 +1,99 @@
+// The big screen in the hall: follows the current round on its own (no clicks), draws the
+// latest state it has, and ticks the timer between messages so it never looks frozen.
+
+import { follow, mmss, setText, showLink } from "/static/live.js";
+import {
+  PHASES,
+  Rounds,
+  plannedLeft,
+  renderOptions,
+  statusText,
+  summaryLine,
+  timer,
+  turnout,
+} from "/static/round.js";
+
+const TICK_MS = 200; // fine enough that the seconds change on time
+const URGENT_S = 10; // the last seconds of a vote are drawn larger and in red
+
+const rounds = new Rounds();
+const $ = (id) => document.getElementById(id);
+
+function current() {
+  const id = rounds.current;
+  return id ? { id, state: rounds.states.get(id) || null, doc: rounds.doc(id) } : null;
+}
+
+function render() {
+  setText($("event"), rounds.agenda ? rounds.agenda.title : "");
+  const round = current();
+  const state = round && round.state;
+  document.body.dataset.round = round ? round.id : "";
+  if (!state) {
+    setText($("theme"), "Waiting for the host");
+    for (const id of ["question", "summary", "voters", "turnout", "status"]) setText($(id), "");
+    renderOptions($("options"), null, null);
+    $("hidden").hidden = true;
+    tick();
+    return;
+  }
+  const { doc } = round;
+  const again = state.attempt > 1 ? ` · re-vote ${state.attempt - 1}` : "";
+  setText($("theme"), (state.title || state.round) + again);
+  setText($("question"), state.question.text);
+  // Before voting opens the options are read and discussed; bars come with the first vote.
+  const voted = state.status !== "ready" ? doc : null;
+  renderOptions($("options"), state.question, voted);
+  const hidden = Boolean(voted && voted.hidden);
+  $("hidden").hidden = !hidden;
+  setText(
+    $("hidden"),
+    hidden && voted.visibility === "after_close" && state.status !== "closed"
+      ? "Results hidden until voting closes"
+      : "Results hidden",
+  );
+  setText($("summary"), hidden || !voted ? "" : summaryLine(state.question, voted));
+  const [voters, share] = turnout(voted);
+  setText($("voters"), voters);
+  setText($("turnout"), share);
+  setText($("status"), statusText(state, voted));
+  document.body.dataset.status = state.status;
+  tick();
+}
+
+function tick() {
+  const round = current();
+  const state = round && round.state;
+  const t = timer(state);
+  const countdown = $("countdown");
+  countdown.dataset.mode = t.mode;
+  document.body.dataset.mode = t.mode;
+  countdown.classList.toggle("urgent", t.mode === "voting" && t.seconds != null && t.seconds <= URGENT_S);
+  let phase = "";
+  let note = "";
+  let text = t.text;
+  if (t.mode === "voting") phase = t.seconds == null ? "Voting" : "Voting closes in";
+  else if (t.mode === "paused") {
+    phase = "Voting";
+    note = t.seconds != null ? `${mmss(t.seconds)} left` : "";
+  } else if (t.mode === "closed") phase = "Voting closed";
+  else if (t.mode === "planned") {
+    const left = plannedLeft(state);
+    phase = PHASES[state.phase] || state.phase;
+    text = left >= 0 ? mmss(left) : `+${mmss(-left)}`;
+    note = left >= 0 ? "planned time left" : "over the planned time";
+  } else if (state && state.phase) phase = PHASES[state.phase] || state.phase;
+  setText($("phase"), phase);
+  setText(countdown, text);
+  setText($("clock-note"), note);
+}
+
+follow(
+  ["round/", "agenda"],
+  (topic, payload) => {
+    if (rounds.take(topic, payload)) render();
+  },
+  (state) => showLink($("link"), state),
+);
+render();
+setInterval(tick, TICK_MS);

@@ -1,0 +1,191 @@
+"""A hall under test: the service on a real uvicorn server with the example agenda and
+roster, simulated receivers on ptys heard by a paired audience, and Debian's chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from playwright.async_api import Browser, Page
+
+from bridge.service import Service
+from bridge.settings import DEFAULT_CONFIG
+from firmware_sim.audience import PlannedPress, VotePlan, make_handset_ids
+from firmware_sim.link import PtyEndpoint
+from firmware_sim.radio import Air, RfConditions
+from firmware_sim.receiver import SimulatedReceiver
+from firmware_sim.registry import load_simulator
+from tests.conftest import service_settings
+from tests.e2e.harness import WAIT_S, serving
+
+AGENDA = DEFAULT_CONFIG.parent / "agendas" / "vestegn-summit.toml"
+ROSTER = DEFAULT_CONFIG.parent / "rosters" / "vestegn-summit.csv"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SPEED = 20.0  # simulated seconds per wall-clock second: an audience votes in a blink
+PAIRED = 140  # delegates with a handset (of the roster's 220); the rest have none yet
+POLL_S = 0.05  # how often a waiting test looks again
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Receiver:
+    """A simulated receiver on a pty, its air and the task that plays it."""
+
+    name: str
+    endpoint: PtyEndpoint
+    air: Air
+    sim: SimulatedReceiver
+    task: asyncio.Task[None]
+
+    def press(self, handset: str, key: str = "A") -> None:
+        """One delegate presses one key, now."""
+        self.sim.load(VotePlan((key,), 1.0, (PlannedPress(0.0, handset, key),)))
+
+    async def unplug(self) -> None:
+        """The link drops: the firmware stops and the pty vanishes."""
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.endpoint.close()
+
+
+@dataclass(slots=True)
+class Hall:
+    url: str
+    service: Service
+    http: httpx.AsyncClient
+    receivers: dict[str, Receiver]
+    delegates: list[str]  # handsets paired with p001, p002... in roster order
+    strangers: list[str]  # handsets nobody holds
+    errors: list[str] = field(default_factory=list)  # script errors in any page opened
+    pages: list[Page] = field(default_factory=list)
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = await self.http.post(path, json=body)
+        assert r.status_code == 200, r.text
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    async def get(self, path: str) -> Any:
+        r = await self.http.get(path)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def page(
+        self, browser: Browser, path: str, width: int = 1600, height: int = 900, via: str = ""
+    ) -> Page:
+        """A page of the service (``via`` another origin, such as a relay); its script errors
+        are collected in :attr:`errors`."""
+        page = await browser.new_page(viewport={"width": width, "height": height})
+        page.on("pageerror", lambda exc: self.errors.append(f"{path}: {exc}"))
+        self.pages.append(page)
+        await page.goto((via or self.url) + path)
+        return page
+
+    async def close_pages(self) -> None:
+        # Before the server stops: it would otherwise wait out its grace for their streams.
+        for page in self.pages:
+            await page.close()
+
+
+SHOWN = """() => ({
+  round: document.body.dataset.round,
+  voters: document.getElementById("voters").textContent,
+  options: [...document.querySelectorAll("#options li")].map((li) => [
+    li.dataset.key,
+    parseFloat(li.querySelector(".bar").style.width || "0"),
+    li.querySelector(".figure").textContent,
+    li.querySelector(".detail").textContent,
+  ]),
+})"""
+
+
+async def shown(page: Page) -> dict[str, Any]:
+    """What a page shows of a round's figures (round, voters, each option's key, bar width,
+    figure and detail), read from the DOM."""
+    view: dict[str, Any] = await page.evaluate(SHOWN)
+    return view
+
+
+async def eventually(read: Callable[[], Awaitable[T]], want: Callable[[T], bool], what: str) -> T:
+    """Read until ``want`` holds (the value read), failing after WAIT_S with the last value."""
+    value = await read()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(WAIT_S):
+            while not want(value):
+                await asyncio.sleep(POLL_S)  # polling a condition, not waiting out a time
+                value = await read()
+    assert want(value), f"{what}: last {value!r}"
+    return value
+
+
+def seconds(text: str) -> int:
+    """Seconds shown as ``m:ss``."""
+    match = re.fullmatch(r"(\d+):(\d\d)", text.strip())
+    assert match, f"not a countdown: {text!r}"
+    return int(match[1]) * 60 + int(match[2])
+
+
+@contextlib.asynccontextmanager
+async def hall(tmp_path: Path, families: tuple[str, ...] = ("iskipper",)) -> AsyncIterator[Hall]:
+    """The service with one simulated receiver per family (``rx1``, ``rx2``...) and the
+    example roster, its first :data:`PAIRED` delegates holding handsets."""
+    ids = make_handset_ids(PAIRED + 8, "iclicker", seed=7)
+    delegates, strangers = ids[:PAIRED], ids[PAIRED:]
+    async with contextlib.AsyncExitStack() as stack:
+        receivers: dict[str, Receiver] = {}
+        for n, family in enumerate(families, 1):
+            module = load_simulator(family)
+            endpoint = PtyEndpoint()
+            stack.push_async_callback(endpoint.close)
+            air = Air(RfConditions(loss=0.1), seed=n, host_acks=module.HOST_ACKS)
+            sim = module.create_simulator(endpoint, air, speed=SPEED)
+            task = asyncio.create_task(sim.run(), name=f"sim-rx{n}")
+            stack.push_async_callback(_stop, task)
+            receivers[f"rx{n}"] = Receiver(f"rx{n}", endpoint, air, sim, task)
+        settings = service_settings(
+            tmp_path,
+            event={"agenda": AGENDA, "roster": ROSTER},
+            mqtt={"handsets_interval_ms": 50},
+            receivers=[
+                {"name": name, "driver": family, "url": rx.endpoint.url}
+                for (name, rx), family in zip(receivers.items(), families, strict=True)
+            ],
+        )
+        url, service = await stack.enter_async_context(serving(settings))
+        http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=WAIT_S))
+        roster = (await http.get("/api/v1/participants.csv")).text.splitlines()
+        rows = [roster[0]] + [
+            line + (delegates[i] if i < PAIRED else "") for i, line in enumerate(roster[1:])
+        ]
+        r = await http.put(
+            "/api/v1/participants",
+            content="\n".join(rows) + "\n",
+            headers={"content-type": "text/csv"},
+        )
+        assert r.status_code == 200, r.text
+        the_hall = Hall(url, service, http, receivers, delegates, strangers)
+        stack.push_async_callback(the_hall.close_pages)
+        yield the_hall
+    assert the_hall.errors == [], "the pages' scripts failed"
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
