@@ -178,12 +178,13 @@ class RoundTally:
             "revision": self.revision,
             "ts": round(time.time() if now is None else now, 3),
         }
+        # Which tables have voted says who voted, never what: it stays while results are hidden.
+        out["tables"] = self._tables(answers)
         if full:
             out["counts"] = {k: _num(v) for k, v in self.counts.items()}
             out["percent"] = summary.get("percent", {})
             out["summary"] = summary
             out["segments"] = self._segments(answers)
-            out["tables"] = self._tables(answers)
         else:
             out["hidden"] = True
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
@@ -28,19 +29,33 @@ Prefixes = Annotated[
 ]
 
 
+HEARTBEAT_S = 15.0  # a quiet stream still says it is alive this often
+
+
 def _message(topic: str, payload: Any) -> dict[str, Any]:
-    return {"topic": topic, "kind": kind_of(topic), "payload": payload}
+    """One mirrored message; ``t`` is the server's clock, for displays counting down."""
+    return {"topic": topic, "kind": kind_of(topic), "payload": payload,
+            "t": round(time.time(), 3)}
 
 
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(service: ServiceDep, topic: Prefixes = None) -> AsyncIterable[ServerSentEvent]:
     """The latest message of every mirrored topic, then each change, as SSE events named by
     kind (``tally``, ``state``, ``results``, ``current``, ``agenda``, ``availability``...);
-    ``data`` is ``{"topic", "kind", "payload"}`` (payload null: the topic was cleared)."""
+    ``data`` is ``{"topic", "kind", "payload", "t"}`` (payload null: the topic was cleared;
+    ``t``: the server's clock). A ``heartbeat`` event comes when nothing else has for 15 s."""
     client = service.mirror.join(topic or ())
     try:
         while True:
-            for name, payload in await client.next():
+            try:
+                async with asyncio.timeout(HEARTBEAT_S):
+                    changes = await client.next()
+            except TimeoutError:
+                # Unlike SSE comments, a named event is visible to scripts: a page can tell
+                # a quiet stream from a dead one.
+                yield ServerSentEvent(data={"t": round(time.time(), 3)}, event="heartbeat")
+                continue
+            for name, payload in changes:
                 yield ServerSentEvent(data=_message(name, payload), event=kind_of(name))
     finally:
         service.mirror.leave(client)
