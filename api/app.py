@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from api.auth import token_guard
 from api.routers import agenda, health, metrics, people, results, rounds, stream
 from bridge import VERSION
 from bridge.agenda import AgendaError
@@ -71,6 +72,8 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         summary="Audience-response bridge: rounds, tallies and receiver health",
         lifespan=lifespan,
     )
+    if settings.api.token:
+        app.middleware("http")(token_guard(settings.api.token))
     for module in (health, agenda, rounds, results, people, stream):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(stream.ws_router)

@@ -108,7 +108,8 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    token: str | None = None
+    # When set, changes and personal data need it (see api/auth.py); reading rounds does not.
+    token: str | None = Field(None, min_length=8)
 
 
 class ReceiverSettings(BaseModel):

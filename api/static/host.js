@@ -2,7 +2,7 @@
 // commands that move it through its phases. The API is the judge of every command: the
 // buttons stay usable (this view may be a moment behind) and a refusal shows the API's text.
 
-import { api, el, follow, mmss, setText, showLink } from "/static/live.js";
+import { api, el, follow, mmss, setText, showLink, withToken } from "/static/live.js";
 import {
   PHASES,
   Rounds,
@@ -203,7 +203,7 @@ function renderLinks(id, state) {
     " · ",
     link(`${base}/results.csv`, "results.csv"),
     " · ",
-    link(`${base}/votes.csv`, "votes.csv"),
+    link(withToken(`${base}/votes.csv`), "votes.csv"),
     " · ",
     link(`${base}/report.html`, "printable report"),
     state && state.status !== "closed" ? el("span", { class: "meta" }, " (results once voting has closed)") : null,

@@ -75,9 +75,24 @@ export class ApiError extends Error {
   }
 }
 
+// The API token, when the service has one ([api] token): given once as ?token= in the page's
+// address and kept for this browser tab.
+const TOKEN = (() => {
+  const given = new URLSearchParams(location.search).get("token");
+  if (given) sessionStorage.setItem("arsbridge-token", given);
+  return sessionStorage.getItem("arsbridge-token");
+})();
+
+/** ``url`` with the API token, for links that the browser follows itself (CSV files). */
+export function withToken(url) {
+  if (!TOKEN) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(TOKEN)}`;
+}
+
 /** Call the API; resolves to the parsed body, rejects with an ApiError carrying `detail`. */
 export async function api(method, path, body) {
   const init = { method, cache: "no-store", headers: {} };
+  if (TOKEN) init.headers["authorization"] = `Bearer ${TOKEN}`;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -113,3 +113,29 @@ async def test_hidden_results_wait_for_the_host_to_reveal_them(client: httpx.Asy
         await asyncio.sleep(0.02)
     assert "counts" in tally
     assert (await client.get("/api/v1/rounds/q1/results")).status_code == 200
+
+
+async def test_with_a_token_changes_and_personal_data_need_it(tmp_path: Path) -> None:
+    app = create_app(service_settings(tmp_path, api={"token": "s3cret-token"}))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
+    ):
+        refused = await c.post("/api/v1/rounds/q1/open")
+        assert refused.status_code == 401
+        assert "token" in refused.json()["detail"]
+        assert (
+            await c.post("/api/v1/rounds/q1/open", headers={"authorization": "Bearer wrong-token"})
+        ).status_code == 401
+        opened = await c.post(
+            "/api/v1/rounds/q1/open", headers={"authorization": "Bearer s3cret-token"}
+        )
+        assert opened.status_code == 200
+        # The hall display reads without a secret; people and presses need it.
+        assert (await c.get("/api/v1/rounds/q1/tally")).status_code == 200
+        assert (await c.get("/api/v1/health")).status_code == 200
+        assert (await c.get("/api/v1/handsets")).status_code == 401
+        assert (await c.get("/api/v1/rounds/q1/votes.csv")).status_code == 401
+        assert (
+            await c.get("/api/v1/rounds/q1/votes.csv", params={"token": "s3cret-token"})
+        ).status_code == 200

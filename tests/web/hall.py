@@ -143,9 +143,12 @@ def seconds(text: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def hall(tmp_path: Path, families: tuple[str, ...] = ("iskipper",)) -> AsyncIterator[Hall]:
+async def hall(
+    tmp_path: Path, families: tuple[str, ...] = ("iskipper",), token: str | None = None
+) -> AsyncIterator[Hall]:
     """The service with one simulated receiver per family (``rx1``, ``rx2``...) and the
-    example roster, its first :data:`PAIRED` delegates holding handsets."""
+    example roster, its first :data:`PAIRED` delegates holding handsets; with ``token``, the
+    API wants it (the test's own HTTP client sends it)."""
     ids = make_handset_ids(PAIRED + 8, "iclicker", seed=7)
     delegates, strangers = ids[:PAIRED], ids[PAIRED:]
     async with contextlib.AsyncExitStack() as stack:
@@ -163,13 +166,17 @@ async def hall(tmp_path: Path, families: tuple[str, ...] = ("iskipper",)) -> Asy
             tmp_path,
             event={"agenda": AGENDA, "roster": ROSTER},
             mqtt={"handsets_interval_ms": 50},
+            api={"token": token},
             receivers=[
                 {"name": name, "driver": family, "url": rx.endpoint.url}
                 for (name, rx), family in zip(receivers.items(), families, strict=True)
             ],
         )
         url, service = await stack.enter_async_context(serving(settings))
-        http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=WAIT_S))
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=url, timeout=WAIT_S, headers=headers)
+        )
         roster = (await http.get("/api/v1/participants.csv")).text.splitlines()
         rows = [roster[0]] + [
             line + (delegates[i] if i < PAIRED else "") for i, line in enumerate(roster[1:])

@@ -132,3 +132,18 @@ async def test_the_host_reveals_hidden_results(tmp_path: Path, browser: Browser)
         )
         await expect(page.locator("#btn-reveal")).to_have_text("Hide results")
         await expect(page.locator("#hidden")).to_be_hidden()
+
+
+@pytest.mark.browser
+async def test_with_an_api_token_the_console_needs_it(tmp_path: Path, browser: Browser) -> None:
+    async with hall(tmp_path, families=(), token="hall-secret-7") as h:
+        page = await h.page(browser, "/host", 1400, 1000)  # no token: refused, and said so
+        await page.locator('#agenda li[data-theme="infrastructure"] button').click()
+        await page.click("#btn-presentation")
+        await expect(page.locator("#error")).to_contain_text("needs the API token")
+        page = await h.page(browser, "/host?token=hall-secret-7", 1400, 1000)
+        await page.locator('#agenda li[data-theme="infrastructure"] button').click()
+        await page.click("#btn-presentation")
+        await round_where(h, {"phase": "presentation"}, "presentation with the token")
+        votes = page.locator("a", has_text="votes.csv")
+        await expect(votes).to_have_attribute("href", re.compile(r"token=hall-secret-7"))
