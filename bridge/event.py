@@ -93,7 +93,6 @@ class EventDesk:
         for _, fut in self._listening.values():
             fut.cancel()
         self.controller.close_timers()
-        self.store.close()
 
     # Agenda.
 

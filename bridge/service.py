@@ -275,10 +275,16 @@ class Service:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.publisher.flush(), timeout)
                     await asyncio.wait_for(self._publish_bridge_state("offline"), timeout)
+        if self.desk is not None:
+            self.desk.stop()  # no timer changes a round from here on
+            # Every round change is kept and, while the broker is there, published.
+            if self.link.connected.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._states.join(), timeout)
+            while self.store is not None and not self._states.empty():
+                await self.store.save_round(self._states.get_nowait())
         if self.tally is not None:
             self.tally.close()
-        if self.desk is not None:
-            self.desk.stop()
         await _cancel(self._tasks)
         self._tasks.clear()
         if self.store is not None:
@@ -307,15 +313,21 @@ class Service:
         # One task, so that states reach the broker in the order the controller made them.
         while True:
             state = await self._states.get()
-            if self.store is not None:
-                await self.store.save_round(state)
-            await self.link.publish(
-                self.topics.round_state(state.round), state.model_dump_json(), qos=1, retain=True
-            )
-            current = self.controller.current if self.controller is not None else None
-            await self.link.publish(
-                self.topics.round_current, json.dumps({"round": current}), qos=1, retain=True
-            )
+            try:
+                if self.store is not None:
+                    await self.store.save_round(state)
+                await self.link.publish(
+                    self.topics.round_state(state.round),
+                    state.model_dump_json(),
+                    qos=1,
+                    retain=True,
+                )
+                current = self.controller.current if self.controller is not None else None
+                await self.link.publish(
+                    self.topics.round_current, json.dumps({"round": current}), qos=1, retain=True
+                )
+            finally:
+                self._states.task_done()
 
     async def _remote_state(self, message: aiomqtt.Message) -> None:
         if self.core is None:
