@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from playwright.async_api import Browser, async_playwright
 
 from bridge.settings import Settings
 
@@ -18,6 +19,7 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 def _find_captures() -> Path | None:
     """The shared folder of real receiver captures: $ARS_CAPTURES, or ``shared/captures``
@@ -121,3 +123,30 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
 def broker(request: pytest.FixtureRequest) -> str:
     """Each end-to-end test runs against the embedded broker and against real Mosquitto."""
     return str(request.param)
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it when missing
+# What a headless chromium needs in this sandbox: no GPU, no calls home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium driven by Playwright (no browser is downloaded), one per test."""
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat before the browser starts
+        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM}")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser
 
 from bridge.agenda import Agenda, Theme, load_agenda
 from bridge.event import seating_document
@@ -50,19 +50,8 @@ GENERATED = dt.datetime(2025, 11, 20, 19, 0, tzinfo=TZ)
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'
 RX = "rx1"
 FULL_ONLY = {"counts", "percent", "summary", "segments", "tables"}
-CHROMIUM = Path("/usr/bin/chromium")
 A4_CONTENT_MM = 210 - 2 * 13  # the page's width less the template's @page margins
 BAR_COLOURS = {(0x2F, 0x6E, 0xA5), (0x12, 0x3F, 0x66)}  # --bar and --lead in the template
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 # Building the event's rounds.
@@ -651,59 +640,42 @@ def png_pixels(png: bytes) -> list[list[tuple[int, int, int]]]:
     return rows
 
 
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's chromium: Playwright drives it, no browser is downloaded."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM}")
-    return CHROMIUM
-
-
 @pytest.mark.browser
 async def test_prints_a_page_per_theme_and_draws_bars_to_scale(
-    html: str, event: Event, chromium: Path, tmp_path: Path
+    html: str, event: Event, browser: Browser, tmp_path: Path
 ) -> None:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1000, "height": 1400})
-            await page.set_content(html, wait_until="load")
-            pdf = await page.pdf(prefer_css_page_size=True, print_background=True)
-            (tmp_path / "report.pdf").write_bytes(pdf)
-            assert pdf_pages(pdf) == 1 + len(event.agenda.themes)
+    page = await browser.new_page(viewport={"width": 1000, "height": 1400})
+    await page.set_content(html, wait_until="load")
+    pdf = await page.pdf(prefer_css_page_size=True, print_background=True)
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    assert pdf_pages(pdf) == 1 + len(event.agenda.themes)
 
-            built = event.rounds["business-development"]
-            counts = expected_counts(built.round.state.question, built.answers)
-            voters = len(built.answers)
-            bars = page.locator("#round-business-development svg.bar")
-            assert await bars.count() == len(counts)
-            for i, key in enumerate(built.round.state.question.keys):
-                rect = bars.nth(i).locator("rect.fill")
-                want = TRACK_PX * pct(counts[key], voters) / 100
-                assert float(await rect.get_attribute("width") or "nan") == pytest.approx(
-                    want, abs=0.1
-                )
-                box = await rect.bounding_box()
-                assert box is not None
-                assert box["width"] == pytest.approx(want, abs=0.5)
-                # The drawn bar: columns of the fill colour along the bar's middle line.
-                shot = await bars.nth(i).screenshot(path=tmp_path / f"bar-{key}.png")
-                pixels = png_pixels(shot)
-                middle = pixels[len(pixels) // 2]
-                filled = sum(1 for px in middle if px in BAR_COLOURS)
-                assert filled == pytest.approx(want, abs=1.5)
-            await page.screenshot(path=tmp_path / "report.png", full_page=True)
+    built = event.rounds["business-development"]
+    counts = expected_counts(built.round.state.question, built.answers)
+    voters = len(built.answers)
+    bars = page.locator("#round-business-development svg.bar")
+    assert await bars.count() == len(counts)
+    for i, key in enumerate(built.round.state.question.keys):
+        rect = bars.nth(i).locator("rect.fill")
+        want = TRACK_PX * pct(counts[key], voters) / 100
+        assert float(await rect.get_attribute("width") or "nan") == pytest.approx(want, abs=0.1)
+        box = await rect.bounding_box()
+        assert box is not None
+        assert box["width"] == pytest.approx(want, abs=0.5)
+        # The drawn bar: columns of the fill colour along the bar's middle line.
+        shot = await bars.nth(i).screenshot(path=tmp_path / f"bar-{key}.png")
+        pixels = png_pixels(shot)
+        middle = pixels[len(pixels) // 2]
+        filled = sum(1 for px in middle if px in BAR_COLOURS)
+        assert filled == pytest.approx(want, abs=1.5)
+    await page.screenshot(path=tmp_path / "report.png", full_page=True)
 
-            # Laid out as printed (A4 less the margins), no theme's block runs past its page.
-            await page.emulate_media(media="print")
-            await page.set_viewport_size(
-                {"width": round(A4_CONTENT_MM * 96 / 25.4), "height": 1200}
-            )
-            heights = await page.evaluate(
-                "() => [...document.querySelectorAll('section.page')]"
-                ".map(s => [s.id, s.scrollHeight, s.clientHeight])"
-            )
-            assert len(heights) == 1 + len(event.agenda.themes)
-            assert [h for h in heights if h[1] > h[2]] == []
-        finally:
-            await browser.close()
+    # Laid out as printed (A4 less the margins), no theme's block runs past its page.
+    await page.emulate_media(media="print")
+    await page.set_viewport_size({"width": round(A4_CONTENT_MM * 96 / 25.4), "height": 1200})
+    heights = await page.evaluate(
+        "() => [...document.querySelectorAll('section.page')]"
+        ".map(s => [s.id, s.scrollHeight, s.clientHeight])"
+    )
+    assert len(heights) == 1 + len(event.agenda.themes)
+    assert [h for h in heights if h[1] > h[2]] == []

@@ -26,17 +26,6 @@ from tests.e2e.harness import WAIT_S, serving
 
 AGENDA = DEFAULT_CONFIG.parent / "agendas" / "vestegn-summit.toml"
 ROSTER = DEFAULT_CONFIG.parent / "rosters" / "vestegn-summit.csv"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SPEED = 20.0  # simulated seconds per wall-clock second: an audience votes in a blink
 PAIRED = 140  # delegates with a handset (of the roster's 220); the rest have none yet
 POLL_S = 0.05  # how often a waiting test looks again
