@@ -14,10 +14,9 @@ mode. STATUS goes out every ``status_period_s`` of wall-clock time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from drivers.arsrx.codec import DELIMITER, Frame, FrameDecoder, UnreadableFrame
 from drivers.arsrx.frames import (
@@ -279,23 +278,8 @@ class ArsRxSimulator(SimulatedReceiver):
 
     # Running: the STATUS beacon runs beside the base class's loops.
 
-    async def play(self) -> None:
-        async with self._beacon():
-            await super().play()
-
-    async def run(self) -> None:
-        async with self._beacon():
-            await super().run()
-
-    @contextlib.asynccontextmanager
-    async def _beacon(self) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._send_status(), name=f"sim-{self.family}-status")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def background(self) -> None:
+        await self._send_status()
 
     async def _send_status(self) -> None:
         while True:

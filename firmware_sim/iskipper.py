@@ -16,9 +16,7 @@ Both encode with the production codec of :mod:`drivers.iskipper.codec`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from drivers.base import ProtocolError
@@ -151,26 +149,9 @@ class SimulatedIskipper(SimulatedReceiver):
 
     # Running: iSkipper-Software prompts while idle, whatever the air does.
 
-    async def run(self) -> None:
-        async with self._prompting():
-            await super().run()
-
-    async def play(self) -> None:
-        async with self._prompting():
-            await super().play()
-
-    @contextlib.asynccontextmanager
-    async def _prompting(self) -> AsyncIterator[None]:
-        if self.form == "sketch":
-            yield
-            return
-        task = asyncio.create_task(self._prompt_while_idle(), name="sim-iskipper-prompt")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def background(self) -> None:
+        if self.form == "software":
+            await self._prompt_while_idle()
 
     async def _prompt_while_idle(self) -> None:
         while True:

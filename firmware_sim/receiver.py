@@ -64,17 +64,24 @@ class SimulatedReceiver(abc.ABC):
         async with self._host_served():
             await self._play_air()
 
+    async def background(self) -> None:  # noqa: B027 - optional for a firmware
+        """What the firmware does on its own, whatever the air does (prompts, status
+        beacons); runs while the receiver runs. Nothing by default."""
+
     @contextlib.asynccontextmanager
     async def _host_served(self) -> AsyncIterator[None]:
-        commands = asyncio.create_task(self._serve_host(), name=f"sim-{self.family}-host")
+        tasks = [
+            asyncio.create_task(self._serve_host(), name=f"sim-{self.family}-host"),
+            asyncio.create_task(self.background(), name=f"sim-{self.family}-background"),
+        ]
         try:
             if banner := self.banner():
                 await self.endpoint.send(banner)
             yield
         finally:
-            commands.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await commands
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _play_air(self) -> None:
         loop = asyncio.get_running_loop()

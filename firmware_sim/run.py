@@ -38,18 +38,22 @@ async def run_sim(opts: SimOptions) -> None:
             await stream_bytes(endpoint, capture, baudrate=module.BAUDRATE, speed=opts.speed)
             print("capture sent; the port stays open until Ctrl-C", flush=True)
             await asyncio.Event().wait()
-        air = Air(RfConditions(loss=opts.loss), seed=opts.seed, host_acks=module.HOST_ACKS,
-                  one_way=module.ONE_WAY)
+        air = Air(
+            RfConditions(loss=opts.loss),
+            seed=opts.seed,
+            host_acks=module.HOST_ACKS,
+            one_way=module.ONE_WAY,
+        )
         sim = module.create_simulator(endpoint, air, speed=opts.speed)
-        audience = Audience(make_handset_ids(opts.handsets, module.ID_FAMILY, seed=opts.seed),
-                            seed=opts.seed)
+        audience = Audience(
+            make_handset_ids(opts.handsets, module.ID_FAMILY, seed=opts.seed), seed=opts.seed
+        )
         playing = asyncio.create_task(sim.run(), name=f"sim-{opts.driver}")
         try:
             while True:
                 plan = audience.plan("ABCDE", duration_s=opts.every_s * 0.75)
                 sim.load(plan)
-                print(f"audience votes: {plan.voters} voters intend {plan.expected()}",
-                      flush=True)
+                print(f"audience votes: {plan.voters} voters intend {plan.expected()}", flush=True)
                 await asyncio.sleep(opts.every_s / opts.speed)
         finally:
             playing.cancel()
