@@ -15,10 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+
 from bridge.agenda import Agenda, load_agenda
 from bridge.clock import Clock
 from bridge.controller import RoundController
-from bridge.mqtt import MqttLink
+from bridge.mqtt import MqttLink, payload_bytes
 from bridge.roster import Participant, Roster, RosterError, load_roster, roster_from_csv
 from bridge.rounds import RoundState
 from bridge.store import AGENDA, ROSTER, EventStore
@@ -66,6 +68,8 @@ class EventDesk:
         )
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
+        self._presses_seen: dict[str, int] = {}
+        link.subscribe(topics.all_bridge_handsets, self._on_handsets)
 
     @property
     def agenda(self) -> Agenda | None:
@@ -141,6 +145,19 @@ class EventDesk:
         finally:
             self._listening.pop(participant_id, None)
         return await self.pair(participant_id, handset)
+
+    def _on_handsets(self, message: aiomqtt.Message) -> None:
+        """A bridge's handset table: a handset pressed anew may pair (see :meth:`heard`)."""
+        try:
+            table = json.loads(payload_bytes(message))["handsets"]
+            pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
+            return
+        for handset, presses, last in pressed:
+            if presses > self._presses_seen.get(handset, 0):
+                self._presses_seen[handset] = presses
+                self.heard(handset, last)
 
     def heard(self, handset: str, pressed_at: float) -> None:
         """A handset was pressed: it pairs with the participant waiting first, if any."""

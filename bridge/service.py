@@ -93,8 +93,6 @@ class Service:
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
-        self._presses_seen: dict[str, int] = {}
-        self._handset_tables: dict[str, dict[str, Any]] = {}  # bridge -> its handset table
         self._states: asyncio.Queue[RoundState] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
@@ -185,7 +183,6 @@ class Service:
             )
             self.desk.roster_listeners.append(self._seating_changed)
             RequestHandler(self.link, topics, s.bridge_id, self.desk)
-            self.link.subscribe(topics.all_bridge_handsets, self._on_handsets)
 
     @property
     def controller(self) -> RoundController | None:
@@ -357,23 +354,6 @@ class Service:
     def _paired(self, handset: str) -> bool:
         return self.seats is not None and self.seats.seat_of(handset) is not None
 
-    def _on_handsets(self, message: aiomqtt.Message) -> None:
-        """Handset tables from the bridges: a handset pressed anew may pair (see EventDesk)."""
-        if self.desk is None:
-            return
-        try:
-            doc = json.loads(payload_bytes(message))
-            table = doc["handsets"]
-            pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
-            self._handset_tables[str(doc["bridge"])] = table
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
-            return
-        for handset, presses, last in pressed:
-            if presses > self._presses_seen.get(handset, 0):
-                self._presses_seen[handset] = presses
-                self.desk.heard(handset, last)
-
     async def _mirror(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)
         relative = "/".join(self.topics.split(topic))
@@ -418,9 +398,14 @@ class Service:
 
     def handsets(self) -> dict[str, dict[str, Any]]:
         """Every handset heard by any bridge, with the latest sighting of each."""
-        tables = dict(self._handset_tables)
+        tables = {
+            topic: doc["handsets"]
+            for topic, doc in self.mirror.latest.items()
+            if topic.startswith("bridge/") and topic.endswith("/handsets")
+        }
         if self.core is not None:  # this process's own bridge, fresher than its last message
-            tables[self.settings.bridge_id] = self.core.handsets_document()["handsets"]
+            own = f"bridge/{self.settings.bridge_id}/handsets"
+            tables[own] = self.core.handsets_document()["handsets"]
         return latest_sightings(tables.values())
 
     def tally_snapshot(self, round_id: str) -> dict[str, Any] | None:
