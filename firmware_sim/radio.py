@@ -120,7 +120,8 @@ class Air:
         self.sent = 0
         self.lost = 0
         self.collided = 0
-        self.abandoned = 0
+        self.abandoned = 0  # presses given up unacknowledged (the handset shows red)
+        self.superseded = 0  # presses replaced by a newer one before they were acknowledged
         self.log: list[Transmission] | None = [] if record else None  # heard, in order
         self.heard = 0  # transmissions the receiver heard
         self.heard_presses = 0  # of those, presses (not presence pings)
@@ -222,7 +223,7 @@ class Air:
 
     def _start(self, hs: _Handset, key: str, at: float) -> None:
         if hs.key is not None:
-            self.abandoned += 1  # a new press replaces one still in flight
+            self.superseded += 1  # a new press replaces one still in flight
         hs.seq = (hs.seq + 1) % 256
         hs.key, hs.started, hs.attempt, hs.acked = key, at, 0, None
         low, high = self.conditions.copies
