@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import pytest
@@ -21,7 +21,6 @@ from drivers.base import (
     Presence,
     Press,
     ReceiverConfigError,
-    ReceiverEvent,
     ReceiverUnavailable,
 )
 from drivers.beyondq.codec import BUTTON_LOG_ON, ButtonFrame, parse_keypad
@@ -29,6 +28,7 @@ from drivers.serial_receiver import SerialReceiver
 from firmware_sim.audience import Audience, VotePlan, make_handset_ids
 from firmware_sim.link import PtyEndpoint, SimEndpoint, TcpEndpoint
 from firmware_sim.radio import Air, RfConditions
+from tests.drivers.reading import collect
 
 SPEED = 200.0  # simulated seconds per wall-clock second
 SENTINEL = "1FFFFF"  # not in the audience: its log-on, sent last, marks the end of the round
@@ -46,23 +46,6 @@ class Round:
     bad: list[BadFrame]
     jammed: str
     low_battery: list[str]
-
-
-async def collect(
-    receiver: SerialReceiver, done: Callable[[ReceiverEvent], bool]
-) -> list[ReceiverEvent]:
-    """Events from ``receiver`` up to and including the first one ``done`` accepts."""
-    seen: list[ReceiverEvent] = []
-    stream = receiver.events()
-    assert isinstance(stream, AsyncGenerator)
-    try:
-        async for event in stream:
-            seen.append(event)
-            if done(event):
-                break
-    finally:
-        await stream.aclose()
-    return seen
 
 
 async def vote(

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import pytest
 
 import drivers.turning as turning
 import firmware_sim.turning as sim_turning
-from drivers.base import BadFrame, Press, ReceiverConfigError, ReceiverEvent, ReceiverUnavailable
+from drivers.base import BadFrame, Press, ReceiverConfigError, ReceiverUnavailable
 from drivers.turning.codec import Response, incoming_line
 from drivers.turning.receiver import TurningReceiver
 from firmware_sim.audience import Audience, VotePlan, make_handset_ids
 from firmware_sim.link import PtyEndpoint, SimEndpoint, TcpEndpoint
 from firmware_sim.radio import Air, RfConditions
+from tests.drivers.reading import collect
 
 SPEED = 200.0  # simulated seconds per wall-clock second
 SENTINEL = "FFFFFF"  # not in the audience: its press, sent last, marks the end of the round
@@ -37,23 +38,6 @@ class Round:
     bad: list[BadFrame]
     jammed: str
     low_battery: list[str]
-
-
-async def collect(
-    receiver: TurningReceiver, done: Callable[[ReceiverEvent], bool]
-) -> list[ReceiverEvent]:
-    """Events from ``receiver`` up to and including the first one ``done`` accepts."""
-    seen: list[ReceiverEvent] = []
-    stream = receiver.events()
-    assert isinstance(stream, AsyncGenerator)
-    try:
-        async for event in stream:
-            seen.append(event)
-            if done(event):
-                break
-    finally:
-        await stream.aclose()
-    return seen
 
 
 async def vote(
