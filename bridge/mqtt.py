@@ -69,7 +69,6 @@ class MqttLink:
         self._timeout = timeout_s
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._handlers: list[tuple[str, Handler]] = []
-        self._on_connect: list[Callable[[], Awaitable[None]]] = []
         self._retained: dict[str, tuple[bytes, int]] = {}
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
@@ -79,10 +78,6 @@ class MqttLink:
     def subscribe(self, pattern: str, handler: Handler) -> None:
         """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`."""
         self._handlers.append((pattern, handler))
-
-    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None:
-        """Run ``callback`` after every (re)connect, once retained state is republished."""
-        self._on_connect.append(callback)
 
     async def wait_connected(self, within_s: float) -> None:
         """Wait for the first connection; raises :class:`BrokerUnreachable` after ``within_s``."""
@@ -119,10 +114,6 @@ class MqttLink:
             self.published += 1
             return
 
-    def forget(self, topic: str) -> None:
-        """Stop republishing ``topic`` after reconnects."""
-        self._retained.pop(topic, None)
-
     async def run(self) -> None:
         """Connect, dispatch messages and reconnect forever (until cancelled)."""
         delay = self._backoff[0]
@@ -148,8 +139,6 @@ class MqttLink:
                     self.connected.set()
                     delay = self._backoff[0]
                     log.info("MQTT connected to %s:%d as %s", self.host, self.port, self.client_id)
-                    for callback in self._on_connect:
-                        await callback()
                     async for message in client.messages:
                         await self._dispatch(message)
             except aiomqtt.MqttError as exc:
