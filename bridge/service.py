@@ -348,6 +348,9 @@ class Service:
 
     def _seating_changed(self, doc: dict[str, Any]) -> None:
         self.seats = SeatingPlan(doc)
+        if self.core is not None:  # a paired i>clicker counts as itself in either ID form
+            for handset in doc.get("seats", {}):
+                self.core.aliases.learn(str(handset))
         if self.tally is not None:
             self.tally.set_seating(self.seats)
 

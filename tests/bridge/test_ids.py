@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,3 +73,14 @@ def test_aliases_count_both_forms_as_one_handset() -> None:
     roster.learn("428071B3")
     assert roster.resolve("028071F3") == "428071B3"
     assert roster.resolve("3EF8894F") == "3EF8894F"
+
+
+def test_the_service_learns_printed_ids_from_the_roster(tmp_path: Path) -> None:
+    from bridge.service import Service
+    from tests.conftest import service_settings
+
+    service = Service(service_settings(tmp_path))
+    assert service.core is not None
+    service._seating_changed({"seats": {"428071B3": ["business", "1"]}, "tables": {"1": 7}})
+    # Heard first in the alternate form, the handset still counts as its printed ID.
+    assert service.core.aliases.resolve("028071F3") == "428071B3"
