@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -29,9 +30,13 @@ def get_controller(desk: Annotated[EventDesk, Depends(get_desk)]) -> RoundContro
     return desk.controller
 
 
-def get_records(service: Annotated[Service, Depends(get_service)]) -> EventRecords:
-    """The event's journal and store, read through connections of their own."""
-    return EventRecords(service.settings.journal.path)
+def get_records(service: Annotated[Service, Depends(get_service)]) -> Iterator[EventRecords]:
+    """The event's journal and store, read through connections of their own (closed after)."""
+    records = EventRecords(service.settings.journal.path)
+    try:
+        yield records
+    finally:
+        records.close()
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
