@@ -20,13 +20,13 @@ demo: $(STAMP)
 	$(BIN)/arsbridge demo
 
 test: $(STAMP)
-	$(BIN)/ruff check bridge drivers api firmware_sim tests bench
+	$(BIN)/ruff check arsbridge bridge drivers api firmware_sim tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check bridge drivers api firmware_sim tests bench
-	$(BIN)/ruff format --check bridge drivers api firmware_sim tests bench
+	$(BIN)/ruff check arsbridge bridge drivers api firmware_sim tests bench
+	$(BIN)/ruff format --check arsbridge bridge drivers api firmware_sim tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from api.auth import token_guard
 from api.routers import agenda, health, metrics, people, results, rounds, stream
 from bridge import VERSION
-from bridge.agenda import AgendaError
-from bridge.controller import RoundError
-from bridge.roster import RosterError
+from bridge.desk.controller import RoundError
+from bridge.event.agenda import AgendaError
+from bridge.event.roster import RosterError
 from bridge.service import Service
 from bridge.settings import Settings
 

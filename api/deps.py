@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 
-from bridge.controller import RoundController
-from bridge.event import EventDesk
-from bridge.results import EventRecords
+from bridge.desk.controller import RoundController
+from bridge.desk.event_desk import EventDesk
 from bridge.service import Service
+from bridge.tally.results import EventRecords
 
 ROUND_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 

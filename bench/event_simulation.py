@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arsbridge.simulation import EventPlan, simulate_event
 from bridge.settings import load_settings
-from bridge.simulation import EventPlan, simulate_event
 
 RUNS = 3
 

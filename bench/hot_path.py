@@ -15,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bridge.ids import HandsetAliases
-from bridge.intake import Intake
-from bridge.journal import Journal
-from bridge.questions import Question
-from bridge.rounds import RoundState, RoundStatus, Window
-from bridge.votes import Record
+from bridge.event.questions import Question
+from bridge.event.rounds import RoundState, RoundStatus, Window
+from bridge.event.votes import Record
+from bridge.press.intake import Intake
+from bridge.press.journal import Journal
 from drivers.base import Press
+from drivers.ids import HandsetAliases
 from firmware_sim.audience import make_handset_ids
 
 

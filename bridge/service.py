@@ -24,26 +24,26 @@ import aiomqtt
 from pydantic import ValidationError
 
 from bridge import VERSION
-from bridge.broker import EmbeddedBroker
 from bridge.clock import Clock, SystemClock
-from bridge.controller import RoundController
-from bridge.core import BridgeCore
-from bridge.event import EventDesk
+from bridge.desk.controller import RoundController
+from bridge.desk.event_desk import EventDesk
+from bridge.desk.requests import RequestHandler
+from bridge.desk.store import EventStore
+from bridge.event.rounds import RoundState
 from bridge.health import health_report, latest_sightings
-from bridge.intake import Intake
-from bridge.journal import Journal
-from bridge.mirror import PATTERNS as MIRRORED
-from bridge.mirror import Mirror
-from bridge.mqtt import MqttLink, link_from_settings, payload_bytes
-from bridge.publisher import VotePublisher
-from bridge.requests import RequestHandler
-from bridge.results import RESULTS_DOC
-from bridge.rounds import RoundState
+from bridge.mqtt.broker import EmbeddedBroker
+from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
+from bridge.mqtt.mirror import PATTERNS as MIRRORED
+from bridge.mqtt.mirror import Mirror
+from bridge.mqtt.topics import Topics
+from bridge.press.intake import Intake
+from bridge.press.journal import Journal
+from bridge.press.publisher import VotePublisher
+from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
-from bridge.store import EventStore
-from bridge.tally import SeatingPlan
-from bridge.tally_engine import TallyEngine
-from bridge.topics import Topics
+from bridge.tally.count import SeatingPlan
+from bridge.tally.engine import TallyEngine
+from bridge.tally.results import RESULTS_DOC
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 

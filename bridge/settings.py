@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bridge.votes import Policy
+from bridge.event.votes import Policy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "arsbridge.toml"
 

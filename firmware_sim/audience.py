@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.ids import iclicker_id
+from drivers.ids import iclicker_id
 
 Policy = Literal["last", "first"]
 IdForm = Callable[[random.Random], str]

@@ -31,7 +31,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.ids import iclicker_id
 from drivers.base import ProtocolError
 from drivers.iclicker.codec import (
     KEYS,
@@ -46,6 +45,7 @@ from drivers.iclicker.codec import (
     decode_report,
 )
 from drivers.iclicker.commands import Command, CounterOp, Op, channel_bytes, channel_name
+from drivers.ids import iclicker_id
 from firmware_sim.audience import VotePlan
 from firmware_sim.radio import PING_KEY, AckReason, Air, RfConditions, Transmission
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.deps import DeskDep
-from bridge.agenda import Agenda, Theme
+from bridge.event.agenda import Agenda, Theme
 
 router = APIRouter(prefix="/agenda", tags=["agenda"])
 

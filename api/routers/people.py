@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DeskDep, ServiceDep
-from bridge.roster import Participant, roster_from_csv
+from bridge.event.roster import Participant, roster_from_csv
 
 router = APIRouter(tags=["participants"])
 

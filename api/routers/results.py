@@ -9,11 +9,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
-from bridge.report import ReportRound, render_report
-from bridge.results import recount_results, results_csv, votes_csv
-from bridge.rounds import RoundState, RoundStatus
+from bridge.event.rounds import RoundState, RoundStatus
+from bridge.event.votes import Policy
+from bridge.reports.report import ReportRound, render_report
 from bridge.service import Service
-from bridge.votes import Policy
+from bridge.tally.results import recount_results, results_csv, votes_csv
 
 router = APIRouter(tags=["results"])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ControllerDep, RoundId, ServiceDep
-from bridge.questions import Question
-from bridge.rounds import PhaseName, RoundState, Visibility
-from bridge.votes import Policy
+from bridge.event.questions import Question
+from bridge.event.rounds import PhaseName, RoundState, Visibility
+from bridge.event.votes import Policy
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import ServiceDep
-from bridge.mirror import MirrorClient, kind_of
+from bridge.mqtt.mirror import MirrorClient, kind_of
 from bridge.service import Service
 
 router = APIRouter(tags=["stream"])
@@ -34,8 +34,7 @@ HEARTBEAT_S = 15.0  # a quiet stream still says it is alive this often
 
 def _message(topic: str, payload: Any) -> dict[str, Any]:
     """One mirrored message; ``t`` is the server's clock, for displays counting down."""
-    return {"topic": topic, "kind": kind_of(topic), "payload": payload,
-            "t": round(time.time(), 3)}
+    return {"topic": topic, "kind": kind_of(topic), "payload": payload, "t": round(time.time(), 3)}
 
 
 @router.get("/stream", response_class=EventSourceResponse)

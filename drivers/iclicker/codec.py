@@ -18,8 +18,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from bridge.ids import iclicker_id
 from drivers.base import ProtocolError, RejectedFrame
+from drivers.ids import iclicker_id
 
 # USB identity (siefkenj/iclickerpoll iclickerpoll.py; usbsnooplog1_cleaned.log descriptors).
 VENDOR_ID = 0x1881  # both base generations

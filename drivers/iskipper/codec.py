@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.ids import HandsetIdError, parse_iclicker_id
 from drivers.base import KeyFrame, NoiseFrame, PingFrame, ProtocolError, RejectedFrame
+from drivers.ids import HandsetIdError, parse_iclicker_id
 
 CaptureForm = Literal["sketch", "software"]
 

@@ -37,8 +37,8 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from bridge.ids import HandsetIdError, parse_turning_id
 from drivers.base import KeyFrame, NoiseFrame, ProtocolError, RejectedFrame
+from drivers.ids import HandsetIdError, parse_turning_id
 
 BASE_ADDRESS = bytes.fromhex("123456")  # every base listens on it; part of the press CRC
 CRC_INIT = 0xFFFF  # CRC-16/CCITT-FALSE start value (poly 0x1021 is crc_hqx's own)

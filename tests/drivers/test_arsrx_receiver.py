@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main as arsbridge
-from bridge.replay import replay
+from arsbridge.cli import main as arsbridge
+from bridge.tally.replay import replay
 from drivers.arsrx import create_receiver
 from drivers.arsrx.codec import Frame
 from drivers.arsrx.frames import Hello, PollOpen, PressEvent

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.replay import replay
-from bridge.votes import Policy
+from bridge.event.votes import Policy
+from bridge.tally.replay import replay
 from drivers.base import KeyFrame, NoiseFrame, RejectedFrame
 from drivers.iclicker import decode_capture
 from drivers.iclicker.codec import Response, ResponseSlot, VoteReport, decode_report

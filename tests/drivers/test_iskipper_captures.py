@@ -106,7 +106,7 @@ def test_driver_registry_loads_this_package_and_its_decoder(captures: Path) -> N
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_arsbridge_replay_recounts_the_published_tally(captures: Path, question: str) -> None:
-    from bridge.replay import replay
+    from bridge.tally.replay import replay
 
     result = replay("iskipper", capture(captures, question).read_bytes())
     remotes, counts = PUBLISHED[question]

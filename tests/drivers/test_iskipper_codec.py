@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.ids import iclicker_id
 from drivers.base import KeyFrame, NoiseFrame, PingFrame, ProtocolError, RejectedFrame
+from drivers.ids import iclicker_id
 from drivers.iskipper.codec import (
     MAX_LINE,
     Command,

@@ -14,7 +14,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from api.app import create_app
-from bridge.mqtt import parse_broker_url
+from bridge.mqtt.link import parse_broker_url
 from bridge.service import Service
 from bridge.settings import Settings
 from drivers.base import Receiver

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bridge.replay import replay
+from bridge.tally.replay import replay
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.receiver import stream_bytes
 from tests.conftest import free_port
@@ -67,7 +67,7 @@ url = "{endpoint.url}"
             return await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bridge.cli",
+                "arsbridge.cli",
                 "serve",
                 "--config",
                 str(config),

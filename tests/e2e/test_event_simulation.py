@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.simulation import AGENDA, EventPlan, simulate_event
+from arsbridge.simulation import AGENDA, EventPlan, simulate_event
 from tests.conftest import service_settings
 
 
@@ -100,7 +100,7 @@ def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> Non
             [
                 sys.executable,
                 "-m",
-                "bridge.cli",
+                "arsbridge.cli",
                 "export",
                 "--journal",
                 str(journal),
@@ -128,7 +128,7 @@ def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "bridge.cli",
+            "arsbridge.cli",
             "export",
             "--journal",
             str(journal),

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from bridge.core import BridgeCore
+from bridge.press.role import BridgeCore
 from drivers.iclicker import IClickerReceiver, Pacing
 from drivers.iclicker.codec import Generation
 from firmware_sim.audience import Audience, make_handset_ids

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.replay import replay
+from bridge.tally.replay import replay
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.receiver import stream_bytes
 from tests.conftest import service_settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.core import BridgeCore
+from bridge.press.role import BridgeCore
 from firmware_sim.audience import Audience, make_handset_ids
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.radio import Air, RfConditions

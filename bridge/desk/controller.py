@@ -1,0 +1,328 @@
+"""The round controller: what the host does to a round, and the timer that closes voting.
+
+Every change produces a new :class:`RoundState` (revision + 1) handed to ``on_change``, which
+publishes it retained and tells the bridges and receivers. Timers run on a
+:class:`bridge.clock.Clock`, so tests drive them with a manual clock.
+
+A theme's round moves through its phases: presentation and discussion (set by the host),
+voting (the round is open; the timer closes it at the planned voting time unless the host
+closes it first, extends, pauses or resumes it) and results. A re-vote is a new round of the
+same theme (``{theme}-2``); the first round and its presses stay as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bridge.clock import Clock, TimerHandle
+from bridge.event.agenda import Agenda
+from bridge.event.rounds import PhaseName, RoundState, RoundStatus, Window
+
+ACTIVE = (RoundStatus.OPEN, RoundStatus.PAUSED)
+
+
+class RoundError(Exception):
+    """A round command that does not fit the round's state; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+StateListener = Callable[[RoundState], None]
+
+
+class RoundController:
+    """Holds every round's state and runs the voting timers."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        on_change: StateListener,
+        *,
+        grace_s: float = 2.0,
+        late_window_s: float = 60.0,
+        agenda: Agenda | None = None,
+    ) -> None:
+        self._clock = clock
+        self._on_change = on_change
+        self._grace_s = grace_s
+        self._late_window_s = late_window_s
+        self._rounds: dict[str, RoundState] = {}
+        self._timers: dict[str, TimerHandle] = {}
+        self.agenda = agenda
+        self.current: str | None = None
+
+    # Queries.
+
+    def get(self, round_id: str) -> RoundState:
+        state = self._rounds.get(round_id)
+        if state is None:
+            raise RoundError(f"round {round_id!r} does not exist", status=404)
+        return state
+
+    def find(self, round_id: str) -> RoundState | None:
+        return self._rounds.get(round_id)
+
+    def all(self) -> list[RoundState]:
+        return list(self._rounds.values())
+
+    # Creating rounds.
+
+    def create(self, round_id: str, **fields: Any) -> RoundState:
+        """Define a round without opening it; an agenda theme supplies what is not given."""
+        existing = self._rounds.get(round_id)
+        if existing is not None and existing.status is not RoundStatus.READY:
+            raise RoundError(f"round {round_id!r} already ran; start a re-vote instead")
+        theme = self.agenda.theme_of_round(round_id) if self.agenda is not None else None
+        if theme is not None:
+            fields = {**theme.round_fields(), **fields}
+            suffix = round_id.removeprefix(theme.id).lstrip("-")
+            fields.setdefault("attempt", int(suffix) if suffix.isdigit() else 1)
+        fields.setdefault("grace_s", self._grace_s)
+        fields.setdefault("late_window_s", self._late_window_s)
+        state = RoundState(round=round_id, **fields)
+        return self._commit(state, revision=(existing.revision + 1) if existing else 1)
+
+    def _ready(self, round_id: str, fields: dict[str, Any]) -> RoundState:
+        state = self._rounds.get(round_id)
+        if state is None or fields:
+            state = self.create(round_id, **fields)
+        return state
+
+    def revote(self, round_id: str) -> RoundState:
+        """A new round on the same question; the first stays as it was, journal included."""
+        first = self.get(round_id)
+        if first.status is not RoundStatus.CLOSED:
+            raise RoundError(f"round {round_id!r} is {first.status}; close it before a re-vote")
+        theme = first.theme or first.round
+        attempt = max(s.attempt for s in self._rounds.values() if (s.theme or s.round) == theme)
+        return self.create(
+            f"{theme}-{attempt + 1}",
+            theme=theme,
+            title=first.title,
+            question=first.question,
+            policy=first.policy,
+            visibility=first.visibility,
+            paired_only=first.paired_only,
+            phases=first.phases,
+            grace_s=first.grace_s,
+            attempt=attempt + 1,
+        )
+
+    # Voting.
+
+    def open(
+        self, round_id: str, *, duration_s: float | None = None, timer: bool = True, **fields: Any
+    ) -> RoundState:
+        """Open voting now; the timer closes it after ``duration_s`` or the planned voting time.
+
+        ``timer=False`` leaves closing to the host.
+        """
+        if duration_s is not None and duration_s <= 0:
+            raise RoundError("duration_s must be positive", status=422)
+        state = self._ready(round_id, fields)
+        if state.status is not RoundStatus.READY:
+            raise RoundError(f"round {round_id!r} is {state.status}; only a ready round opens")
+        for other in self._rounds.values():
+            if other.round != round_id and other.status in ACTIVE:
+                raise RoundError(f"round {other.round!r} is still {other.status}; close it first")
+        now = self._clock.time()
+        if duration_s is None and timer:
+            duration_s = state.planned_s(PhaseName.VOTING)
+        deadline = now + duration_s if duration_s is not None and timer else None
+        new = state.model_copy(
+            update={
+                "status": RoundStatus.OPEN,
+                "windows": [Window(start=now)],
+                "deadline": deadline,
+                "phase": PhaseName.VOTING,
+                "phase_started_at": now,
+                "closed_at": None,
+                "remaining_s": None,
+            }
+        )
+        self.current = round_id
+        self._arm(new)
+        return self._commit(new)
+
+    def close(self, round_id: str) -> RoundState:
+        state = self.get(round_id)
+        if state.status not in ACTIVE:
+            raise RoundError(f"round {round_id!r} is {state.status}; only an open round closes")
+        return self._close(state)
+
+    def extend(self, round_id: str, seconds: float) -> RoundState:
+        """Give voting more time; a round without a timer gets one ``seconds`` from now."""
+        if seconds <= 0:
+            raise RoundError("seconds must be positive", status=422)
+        state = self.get(round_id)
+        if state.status is RoundStatus.PAUSED:
+            remaining = (state.remaining_s or 0.0) + seconds
+            return self._commit(state.model_copy(update={"remaining_s": remaining}))
+        if state.status is not RoundStatus.OPEN:
+            raise RoundError(f"round {round_id!r} is {state.status}; only an open round extends")
+        base = state.deadline if state.deadline is not None else self._clock.time()
+        new = state.model_copy(update={"deadline": base + seconds})
+        self._arm(new)
+        return self._commit(new)
+
+    def pause(self, round_id: str) -> RoundState:
+        """Stop voting and the timer; presses until :meth:`resume` do not count."""
+        state = self.get(round_id)
+        if state.status is not RoundStatus.OPEN:
+            raise RoundError(f"round {round_id!r} is {state.status}; only an open round pauses")
+        now = self._clock.time()
+        windows = [*state.windows[:-1], Window(start=state.windows[-1].start, end=now)]
+        remaining = None if state.deadline is None else max(0.0, state.deadline - now)
+        self._disarm(round_id)
+        return self._commit(
+            state.model_copy(
+                update={
+                    "status": RoundStatus.PAUSED,
+                    "windows": windows,
+                    "deadline": None,
+                    "remaining_s": remaining,
+                }
+            )
+        )
+
+    def resume(self, round_id: str) -> RoundState:
+        """Reopen a paused round with the time it had left."""
+        state = self.get(round_id)
+        if state.status is not RoundStatus.PAUSED:
+            raise RoundError(f"round {round_id!r} is {state.status}; only a paused round resumes")
+        now = self._clock.time()
+        deadline = None if state.remaining_s is None else now + state.remaining_s
+        new = state.model_copy(
+            update={
+                "status": RoundStatus.OPEN,
+                "windows": [*state.windows, Window(start=now)],
+                "deadline": deadline,
+                "remaining_s": None,
+            }
+        )
+        self._arm(new)
+        return self._commit(new)
+
+    def reset(self, round_id: str) -> RoundState:
+        """Put a round back to ready; its earlier presses stay journaled but no longer count."""
+        state = self.get(round_id)
+        if state.status in ACTIVE:
+            raise RoundError(f"round {round_id!r} is {state.status}; close it before a reset")
+        self._disarm(round_id)
+        return self._commit(
+            state.model_copy(
+                update={
+                    "status": RoundStatus.READY,
+                    "windows": [],
+                    "deadline": None,
+                    "closed_at": None,
+                    "remaining_s": None,
+                    "since": self._clock.time(),
+                    "revealed": False,
+                    "phase": None,
+                    "phase_started_at": None,
+                }
+            )
+        )
+
+    # Phases and results.
+
+    def set_phase(self, round_id: str, phase: PhaseName, **fields: Any) -> RoundState:
+        """Move a round to ``phase``: voting opens it, results closes it."""
+        if phase is PhaseName.VOTING:
+            return self.open(round_id, **fields)
+        state = (
+            self._ready(round_id, fields) if phase is not PhaseName.RESULTS else self.get(round_id)
+        )
+        if state.phases and phase not in {p.name for p in state.phases}:
+            raise RoundError(f"round {round_id!r} has no {phase} phase", status=422)
+        if phase is PhaseName.RESULTS:
+            if state.status in ACTIVE:
+                return self._close(state)
+            if state.status is RoundStatus.READY:
+                raise RoundError(f"round {round_id!r} has not been voted on yet")
+        elif state.status is not RoundStatus.READY:
+            raise RoundError(f"round {round_id!r} is {state.status}; its {phase} is over")
+        else:
+            self.current = round_id
+        return self._commit(
+            state.model_copy(update={"phase": phase, "phase_started_at": self._clock.time()})
+        )
+
+    def reveal(self, round_id: str, revealed: bool = True) -> RoundState:
+        """Show (or hide again) the results of a round whose visibility is ``hidden``."""
+        return self._commit(self.get(round_id).model_copy(update={"revealed": revealed}))
+
+    # Restart.
+
+    def restore(self, states: Iterable[RoundState]) -> None:
+        """Take over rounds as they were before a restart; an open round's timer runs on."""
+        states = list(states)
+        for state in states:
+            self._rounds[state.round] = state
+            if state.status in ACTIVE or (
+                self.current is None
+                and state.phase is not None
+                and state.status is RoundStatus.READY
+            ):
+                self.current = state.round
+        for state in states:
+            if state.status is RoundStatus.OPEN:
+                self._arm(state)
+
+    def close_timers(self) -> None:
+        for round_id in list(self._timers):
+            self._disarm(round_id)
+
+    # Internals.
+
+    def _close(self, state: RoundState, at: float | None = None) -> RoundState:
+        now = self._clock.time() if at is None else at
+        windows = list(state.windows)
+        if windows and windows[-1].end is None:
+            windows[-1] = Window(start=windows[-1].start, end=now)
+        self._disarm(state.round)
+        return self._commit(
+            state.model_copy(
+                update={
+                    "status": RoundStatus.CLOSED,
+                    "windows": windows,
+                    "closed_at": now,
+                    "deadline": None,
+                    "remaining_s": None,
+                    "phase": PhaseName.RESULTS,
+                    "phase_started_at": now,
+                }
+            )
+        )
+
+    def _arm(self, state: RoundState) -> None:
+        self._disarm(state.round)
+        if state.deadline is None:
+            return
+        round_id = state.round
+
+        def expire() -> None:
+            self._timers.pop(round_id, None)
+            current = self._rounds.get(round_id)
+            if current is not None and current.status is RoundStatus.OPEN:
+                # Closed at the deadline itself, however late the callback ran.
+                self._close(current, at=current.deadline)
+
+        self._timers[round_id] = self._clock.call_at(state.deadline, expire)
+
+    def _disarm(self, round_id: str) -> None:
+        timer = self._timers.pop(round_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _commit(self, state: RoundState, revision: int | None = None) -> RoundState:
+        previous = self._rounds.get(state.round)
+        rev = revision if revision is not None else (previous.revision + 1 if previous else 1)
+        state = state.model_copy(update={"revision": rev})
+        self._rounds[state.round] = state
+        self._on_change(state)
+        return state

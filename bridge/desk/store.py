@@ -1,0 +1,101 @@
+"""The event's own records beside the press journal: round states, the agenda, the roster.
+
+They live in the journal's SQLite file, so one file holds everything an export or a recount
+needs. Writes are rare (a round changes a few times a minute) and go through one worker
+thread, in order, so the event loop never waits on an fsync; closing the store waits for
+the writes already handed to it, so none is cut off (or left running on a closed file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bridge.event.rounds import RoundState
+from bridge.press.journal import connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rounds (
+    round TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+
+AGENDA = "agenda"
+ROSTER = "roster"
+
+
+class EventStore:
+    """Round states (highest revision wins), the agenda and the roster, in SQLite."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._writer: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        """Open the file (once; opening an open store does nothing)."""
+        if self._db is not None:
+            return
+        db = connect(self.path)
+        db.executescript(SCHEMA)
+        self._db = db
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
+
+    def close(self) -> None:
+        """Finish the writes handed over so far, then close the file."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.open()
+        assert self._db is not None
+        return self._db
+
+    # Writing.
+
+    async def save_round(self, state: RoundState) -> None:
+        """Keep ``state`` unless a higher revision of the round is stored already."""
+        await self._write(
+            "INSERT INTO rounds (round, revision, state) VALUES (?, ?, ?) "
+            "ON CONFLICT(round) DO UPDATE SET revision = excluded.revision, "
+            "state = excluded.state WHERE excluded.revision > rounds.revision",
+            (state.round, state.revision, state.model_dump_json()),
+        )
+
+    async def save_document(self, name: str, body: str) -> None:
+        await self._write(
+            "INSERT INTO documents (name, body) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+            (name, body),
+        )
+
+    async def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        db = self._conn()
+        assert self._writer is not None
+        # One worker: writes run one at a time, in the order they were asked for.
+        await asyncio.get_running_loop().run_in_executor(self._writer, _execute, db, sql, args)
+
+    # Reading.
+
+    def rounds(self) -> list[RoundState]:
+        """Every stored round, in the order they were first stored."""
+        rows = self._conn().execute("SELECT state FROM rounds ORDER BY rowid").fetchall()
+        return [RoundState.model_validate_json(row[0]) for row in rows]
+
+    def document(self, name: str) -> str | None:
+        row = self._conn().execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+
+def _execute(db: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> None:
+    db.execute(sql, args)

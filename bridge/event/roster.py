@@ -1,0 +1,183 @@
+"""Participants, where they sit, and which handset each one holds.
+
+The roster gives the tally its segments (politicians, business, organisations) and tables,
+and turnout its denominator (handsets paired with participants). It is loaded from CSV
+(``id,name,segment,table,seat,organisation,handset``), edited through the API, and a
+handset is paired with a participant by the technician, by hand or by pressing a key.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from drivers.ids import HandsetIdError, parse_handset_id
+
+CSV_COLUMNS = ("id", "name", "segment", "table", "seat", "organisation", "handset")
+
+
+class RosterError(ValueError):
+    """A roster change or file that cannot be taken; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Participant(BaseModel):
+    """A delegate: who, in which group, at which table, holding which handset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    name: str = Field("", max_length=120)
+    segment: str = Field("", max_length=60)
+    table: str = Field("", max_length=20)
+    seat: str = Field("", max_length=20)
+    organisation: str = Field("", max_length=120)
+    handset: str | None = None
+
+    @field_validator("handset", mode="before")
+    @classmethod
+    def _normalise(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                return parse_handset_id(value)
+            except HandsetIdError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class Roster:
+    """The participants of the event, indexed by handset."""
+
+    def __init__(self, participants: list[Participant] | None = None) -> None:
+        self._people: dict[str, Participant] = {}
+        self._by_handset: dict[str, str] = {}
+        self.revision = 0
+        for p in participants or []:
+            self.put(p)
+
+    # Queries (the tally's seating).
+
+    def __len__(self) -> int:
+        return len(self._people)
+
+    def participants(self) -> list[Participant]:
+        return list(self._people.values())
+
+    def get(self, participant_id: str) -> Participant:
+        p = self._people.get(participant_id)
+        if p is None:
+            raise RosterError(f"participant {participant_id!r} is not on the roster", 404)
+        return p
+
+    def holder(self, handset: str) -> Participant | None:
+        pid = self._by_handset.get(handset)
+        return self._people[pid] if pid is not None else None
+
+    def seat_of(self, handset: str) -> tuple[str, str] | None:
+        """``(segment, table)`` of the participant holding ``handset``, if any."""
+        p = self.holder(handset)
+        return (p.segment, p.table) if p is not None else None
+
+    @property
+    def paired(self) -> int:
+        return len(self._by_handset)
+
+    def seated(self) -> dict[str, int]:
+        """Participants per table."""
+        return dict(Counter(p.table for p in self._people.values() if p.table))
+
+    def knows(self, handset: str) -> bool:
+        return handset in self._by_handset
+
+    # Changes.
+
+    def put(self, participant: Participant) -> Participant:
+        """Add or replace a participant; their handset must not be another's."""
+        if participant.handset is not None:
+            other = self._by_handset.get(participant.handset)
+            if other is not None and other != participant.id:
+                raise RosterError(
+                    f"handset {participant.handset} is paired with {other!r}; unpair it first"
+                )
+        old = self._people.get(participant.id)
+        if old is not None and old.handset is not None:
+            del self._by_handset[old.handset]
+        self._people[participant.id] = participant
+        if participant.handset is not None:
+            self._by_handset[participant.handset] = participant.id
+        self.revision += 1
+        return participant
+
+    def remove(self, participant_id: str) -> None:
+        p = self.get(participant_id)
+        if p.handset is not None:
+            del self._by_handset[p.handset]
+        del self._people[participant_id]
+        self.revision += 1
+
+    def pair(self, participant_id: str, handset: str | None) -> Participant:
+        """Give a participant a handset (None takes it away)."""
+        fields = {**self.get(participant_id).model_dump(), "handset": handset}
+        try:
+            participant = Participant.model_validate(fields)
+        except ValidationError as exc:
+            raise RosterError(exc.errors()[0]["msg"], 422) from None
+        return self.put(participant)
+
+    def unpaired(self) -> list[Participant]:
+        return [p for p in self._people.values() if p.handset is None]
+
+    # Files.
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for p in self._people.values():
+            writer.writerow({**p.model_dump(), "handset": p.handset or ""})
+        return out.getvalue()
+
+
+def roster_from_csv(text: str, source: str = "roster") -> Roster:
+    """Parse a roster CSV; raises :class:`RosterError` naming the line and the column.
+
+    Lines starting with ``#`` before the header are comments.
+    """
+    lines = text.splitlines(keepends=True)
+    skipped = 0
+    while skipped < len(lines) and lines[skipped].lstrip().startswith("#"):
+        skipped += 1
+    reader = csv.DictReader(io.StringIO("".join(lines[skipped:])))
+    missing = {"id"} - set(reader.fieldnames or [])
+    if missing:
+        raise RosterError(f"{source}: the header needs an 'id' column", 422)
+    roster = Roster()
+    for line, row in enumerate(reader, start=2 + skipped):
+        fields = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
+        try:
+            roster.put(Participant(**fields))
+        except ValidationError as exc:
+            problem = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise RosterError(f"{source} line {line}: {problem}", 422) from None
+        except RosterError as exc:
+            raise RosterError(f"{source} line {line}: {exc}", 422) from None
+    return roster
+
+
+def load_roster(path: Path) -> Roster:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise RosterError(f"roster {path}: {exc.strerror or exc}", 422) from None
+    return roster_from_csv(text, f"roster {path}")

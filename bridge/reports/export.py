@@ -1,0 +1,114 @@
+"""``arsbridge export``: an event's results and presses as files, from its journal alone.
+
+Writes ``results.csv`` (one row per option of every round), ``votes.csv`` (every press with
+its decision), ``results.json`` (the results documents) and ``report.html`` (the printable
+report handed out after the event). It reads the journal file, so it works during the
+event, after it, and on a copy of the file on another machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.desk.event_desk import seating_document
+from bridge.desk.store import AGENDA, ROSTER
+from bridge.event.agenda import Agenda
+from bridge.event.roster import Roster, roster_from_csv
+from bridge.event.rounds import RoundState, RoundStatus
+from bridge.event.votes import Policy
+from bridge.reports.report import ReportRound, render_report
+from bridge.tally.count import SeatingPlan
+from bridge.tally.results import EventRecords, recount_results, results_csv, votes_csv
+
+FILES = ("results.csv", "votes.csv", "results.json", "report.html")
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """What an export wrote."""
+
+    folder: Path
+    rounds: list[str]
+    presses: int
+    files: list[Path]
+
+
+def export_event(
+    journal: Path,
+    out: Path,
+    *,
+    rounds: Sequence[str] = (),
+    policy: Policy | None = None,
+    grace_s: float | None = None,
+    min_segment: int = 5,
+) -> Exported:
+    """Write the exports of ``rounds`` (default: every round) from the journal at ``journal``.
+
+    ``policy`` or ``grace_s`` recount every round under those rules instead of taking the
+    results published at the event.
+    """
+    if not journal.is_file():
+        raise FileNotFoundError(2, "no such journal", str(journal))
+    records = EventRecords(journal)
+    try:
+        agenda_doc = records.store.document(AGENDA)
+        agenda = Agenda.model_validate_json(agenda_doc) if agenda_doc else None
+        roster_doc = records.store.document(ROSTER)
+        roster = roster_from_csv(roster_doc, "stored roster") if roster_doc else Roster()
+        seating = SeatingPlan(seating_document(roster))
+        states = records.rounds(rounds)
+        presses = []
+        documents: list[dict[str, Any]] = []
+        report: list[ReportRound] = []
+        for state in states:
+            mine = records.records(state.round)
+            presses += mine
+            if state.status is not RoundStatus.CLOSED:
+                report.append(ReportRound(state, {}))
+                continue
+            if policy is None and grace_s is None:
+                doc = records.results(state, seating=seating, min_segment=min_segment)
+            else:
+                doc = recount_results(
+                    mine,
+                    state,
+                    policy=policy,
+                    grace_s=grace_s,
+                    seating=seating,
+                    min_segment=min_segment,
+                )
+            documents.append(doc)
+            report.append(ReportRound(state, doc))
+    finally:
+        records.close()
+    out.mkdir(parents=True, exist_ok=True)
+    written = {
+        "results.csv": results_csv(documents),
+        "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), roster),
+        "results.json": json.dumps(
+            {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
+        ),
+        "report.html": render_report(agenda=agenda, rounds=report),
+    }
+    files = []
+    for name, body in written.items():
+        path = out / name
+        path.write_text(body, encoding="utf-8")
+        files.append(path)
+    return Exported(out, [s.round for s in states], len(presses), files)
+
+
+def _summary(state: RoundState) -> dict[str, Any]:
+    return {
+        "round": state.round,
+        "theme": state.theme,
+        "attempt": state.attempt,
+        "title": state.title,
+        "status": state.status.value,
+        "opened_at": state.opened_at,
+        "closed_at": state.closed_at,
+    }

@@ -1,0 +1,192 @@
+"""Results and exports: per-option results, every press with its decision, recounts.
+
+The final results of a round are the document the tally engine published on
+``ars/round/{round}/results`` (kept in the event store). A recount recomputes them from the
+journal, under the live rules or another policy or grace period; under the live rules it
+gives the same figures (``tests/bridge/tally/test_recount.py`` shows it for any presses).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bridge.desk.store import EventStore
+from bridge.event.roster import Roster
+from bridge.event.rounds import RoundState
+from bridge.event.votes import Decision, Policy, Record
+from bridge.press.journal import Journal
+from bridge.tally.count import Seating, recount
+
+RESULTS_COLUMNS = (
+    "round",
+    "theme",
+    "attempt",
+    "title",
+    "kind",
+    "option",
+    "label",
+    "count",
+    "percent",
+    "voters",
+    "policy",
+    "status",
+)
+VOTES_COLUMNS = (
+    "id",
+    "time",
+    "round",
+    "receiver",
+    "handset",
+    "participant",
+    "key",
+    "decision",
+    "answer",
+    "seq",
+    "rssi",
+    "battery",
+    "detail",
+)
+RESULTS_DOC = "results/"  # event-store documents: results/{round}
+
+
+def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per option of a round's results document."""
+    question = results["question"]
+    counts = results.get("counts", {})
+    percent = results.get("percent", {})
+    return [
+        {
+            "round": results["round"],
+            "theme": results.get("theme") or "",
+            "attempt": results["attempt"],
+            "title": results.get("title", ""),
+            "kind": question["kind"],
+            "option": opt["key"],
+            "label": opt["label"],
+            "count": counts.get(opt["key"], 0),
+            "percent": percent.get(opt["key"], 0.0),
+            "voters": results["voters"],
+            "policy": results["policy"],
+            "status": results["status"],
+        }
+        for opt in question["options"]
+    ]
+
+
+def results_csv(documents: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, RESULTS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for doc in documents:
+        writer.writerows(results_rows(doc))
+    return out.getvalue()
+
+
+def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
+    """Every press: time (UTC), receiver, handset, its participant, key and decision."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, VOTES_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        holder = roster.holder(rec.handset) if roster is not None and rec.handset else None
+        writer.writerow(
+            {
+                "id": rec.id,
+                "time": iso(rec.t),
+                "round": rec.round or "",
+                "receiver": rec.receiver,
+                "handset": rec.handset,
+                "participant": holder.id if holder is not None else "",
+                "key": rec.key,
+                "decision": rec.decision.value,
+                "answer": rec.answer or "",
+                "seq": "" if rec.seq is None else rec.seq,
+                "rssi": "" if rec.rssi is None else rec.rssi,
+                "battery": "" if rec.battery is None else rec.battery,
+                "detail": rec.detail,
+            }
+        )
+    return out.getvalue()
+
+
+def iso(t: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds."""
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def recount_results(
+    records: Sequence[Record],
+    state: RoundState,
+    *,
+    policy: Policy | None = None,
+    grace_s: float | None = None,
+    echo_window_s: float = 2.0,
+    seating: Seating | None = None,
+    heard: int | None = None,
+    min_segment: int = 5,
+) -> dict[str, Any]:
+    """A round's results recomputed from its journaled presses (final, counts shown)."""
+    tally = recount(
+        records,
+        state,
+        policy=policy,
+        grace_s=grace_s,
+        echo_window_s=echo_window_s,
+        seating=seating,
+        min_segment=min_segment,
+    )
+    tally.final = True
+    heard_n = (
+        heard
+        if heard is not None
+        else len({r.handset for r in records if r.handset and r.decision is not Decision.BAD_FRAME})
+    )
+    doc = tally.snapshot(heard=heard_n, now=state.closed_at or 0.0, full=True)
+    doc["recount"] = {
+        "policy": tally.policy.value,
+        "grace_s": state.grace_s if grace_s is None else grace_s,
+    }
+    return doc
+
+
+class EventRecords:
+    """An event's journal and store, read for exports (while running or afterwards)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store = EventStore(path)
+        self.journal = Journal(path)
+
+    def rounds(self, only: Sequence[str] = ()) -> list[RoundState]:
+        rounds = self.store.rounds()
+        if only:
+            known = {s.round for s in rounds}
+            missing = [r for r in only if r not in known]
+            if missing:
+                raise LookupError(f"no round {', '.join(map(repr, missing))} in {self.path}")
+            rounds = [s for s in rounds if s.round in only]
+        return rounds
+
+    def records(self, round_id: str) -> list[Record]:
+        return list(self.journal.records(round_id=round_id))
+
+    def results(
+        self, state: RoundState, *, seating: Seating | None = None, min_segment: int = 5
+    ) -> dict[str, Any]:
+        """The published final results of ``state``'s round, or a recount when there are none."""
+        stored = self.store.document(RESULTS_DOC + state.round)
+        if stored is not None:
+            doc: dict[str, Any] = json.loads(stored)
+            return doc
+        return recount_results(
+            self.records(state.round), state, seating=seating, min_segment=min_segment
+        )
+
+    def close(self) -> None:
+        self.store.close()
