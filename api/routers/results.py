@@ -12,8 +12,9 @@ from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
+from bridge.reports.tables import results_csv, votes_csv
 from bridge.service import Service
-from bridge.tally.results import recount_results, results_csv, votes_csv
+from bridge.tally.results import recount_results
 
 router = APIRouter(tags=["results"])
 

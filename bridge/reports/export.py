@@ -21,8 +21,9 @@ from bridge.event.roster import Roster, roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
+from bridge.reports.tables import results_csv, votes_csv
 from bridge.tally.count import SeatingPlan
-from bridge.tally.results import EventRecords, recount_results, results_csv, votes_csv
+from bridge.tally.results import EventRecords, recount_results
 
 FILES = ("results.csv", "votes.csv", "results.json", "report.html")
 
