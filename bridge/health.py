@@ -28,6 +28,8 @@ def health_report(service: Service) -> dict[str, Any]:
         },
     }
     ok = service.link.connected.is_set()
+    critical = False
+    warnings: list[str] = []
     if service.core is not None and service.journal is not None and service.publisher is not None:
         out["receivers"] = {
             name: {
@@ -41,14 +43,25 @@ def health_report(service: Service) -> dict[str, Any]:
             for name, st in service.core.status.items()
         }
         ok = ok and all(st.online for st in service.core.status.values())
+        journal = service.journal.health
         out["journal"] = {
             "path": str(service.journal.path),
+            "state": "failed" if journal.failed else "low_space" if journal.low_space else "ok",
+            "error": journal.failure,
+            "free_mb": None if journal.free_bytes is None else journal.free_bytes // 2**20,
             "commits": service.journal.commits,
+            "failed_writes": service.journal.failures,
+            "not_durable": service.journal.pending,
             "published": service.journal.published,
             "backlog": service.publisher.backlog,
         }
+        critical = journal.failed
+        warnings += ["journal_low_space"] if journal.low_space else []
         out["decisions"] = dict(service.core.decisions)
         out["handsets_heard"] = len(service.core.handsets)
+    if service.store_failure:
+        out["event_store"] = {"state": "failed", "error": service.store_failure}
+        warnings.append("event_store_failed")
     if service.tally is not None:
         out["tally"] = {
             "batches": service.tally.batches,
@@ -58,7 +71,10 @@ def health_report(service: Service) -> dict[str, Any]:
         }
     if service.controller is not None:
         out["current_round"] = service.controller.current
-    out["status"] = "ok" if ok else "degraded"
+    # critical: presses are not being made durable; degraded: a link or receiver is down.
+    out["status"] = "critical" if critical else "ok" if ok and not warnings else "degraded"
+    if warnings:
+        out["warnings"] = warnings
     return out
 
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Coroutine, Iterable, Sequence
 from types import TracebackType
@@ -37,7 +38,7 @@ from bridge.mqtt.mirror import PATTERNS as MIRRORED
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
 from bridge.press.intake import Intake
-from bridge.press.journal import Journal
+from bridge.press.journal import Journal, JournalHealth
 from bridge.press.publisher import VotePublisher
 from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
@@ -72,6 +73,8 @@ class Service:
         self.clock = clock or SystemClock()
         self.topics = Topics(settings.mqtt.base)
         self.started_at = 0.0
+        self._bridge_state = "offline"
+        self.store_failure = ""  # the last failed write of a round state, until one succeeds
         self._running = False
         configured = self._configured_receivers()
         self._required = [
@@ -136,8 +139,10 @@ class Service:
         if "bridge" in self.roles:
             journal = Journal(
                 s.journal.path,
-                commit_interval_ms=s.journal.commit_interval_ms,
                 commit_max=s.journal.commit_max,
+                retry_ms=s.journal.retry_ms,
+                min_free_mb=s.journal.min_free_mb,
+                on_health=self._journal_health,
             )
             self.publisher = VotePublisher(
                 self.link,
@@ -308,11 +313,19 @@ class Service:
 
     async def _publish_states(self) -> None:
         # One task, so that states reach the broker in the order the controller made them.
+        # A state the store could not keep (a full disk) is still published, and stored on the
+        # next attempt; the highest revision of each round is the one that matters.
+        unsaved: dict[str, RoundState] = {}
+        retry_s = self.settings.journal.retry_ms / 1000
         while True:
-            state = await self._states.get()
             try:
-                if self.store is not None:
-                    await self.store.save_round(state)
+                state = await asyncio.wait_for(self._states.get(), retry_s if unsaved else None)
+            except TimeoutError:
+                await self._store_states(unsaved)
+                continue
+            try:
+                unsaved[state.round] = state
+                await self._store_states(unsaved)
                 await self.link.publish(
                     self.topics.round_state(state.round),
                     state.model_dump_json(),
@@ -325,6 +338,23 @@ class Service:
                 )
             finally:
                 self._states.task_done()
+
+    async def _store_states(self, unsaved: dict[str, RoundState]) -> None:
+        if self.store is None:
+            unsaved.clear()
+            return
+        for round_id, state in list(unsaved.items()):
+            try:
+                await self.store.save_round(state)
+            except sqlite3.Error as exc:
+                if not self.store_failure:
+                    log.critical("event store: round %s not stored (%s); retrying", round_id, exc)
+                self.store_failure = str(exc)
+                return
+            del unsaved[round_id]
+        if self.store_failure:
+            log.warning("event store: writing again")
+            self.store_failure = ""
 
     async def _remote_state(self, message: aiomqtt.Message) -> None:
         if self.core is None:
@@ -379,10 +409,20 @@ class Service:
             # Exports take the published results; hidden ones they recount from the journal.
             await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
 
+    def _journal_health(self, health: JournalHealth) -> None:
+        """The journal failed, recovered or runs low on space: say so on the bridge's state."""
+        if self._bridge_state != "offline":
+            self._spawn(self._publish_bridge_state(self._bridge_state), "bridge-state")
+
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings
+        self._bridge_state = state
+        journal = self.journal.health if self.journal is not None else None
         payload = {
             "state": state,
+            "journal": ("failed" if journal.failed else "low_space" if journal.low_space else "ok")
+            if journal is not None
+            else None,
             "bridge": s.bridge_id,
             "version": VERSION,
             "since": self.started_at,

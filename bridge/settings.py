@@ -71,8 +71,12 @@ class JournalSettings(BaseModel):
     """The durable press journal (SQLite in WAL mode, group commit)."""
 
     path: Path = Path("var/journal.sqlite3")
-    commit_interval_ms: int = Field(20, ge=1, le=2000)
+    # Presses in one group commit at most; under load one fsync covers this many.
     commit_max: int = Field(2000, ge=1)
+    # How often a write that failed (a full disk) is tried again; presses wait in memory.
+    retry_ms: int = Field(500, ge=10, le=60_000)
+    # Free space on the journal's file system below which /health warns (0: never).
+    min_free_mb: int = Field(100, ge=0)
 
 
 class DedupSettings(BaseModel):

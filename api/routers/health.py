@@ -13,5 +13,6 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 async def health(service: ServiceDep) -> dict[str, Any]:
-    """Broker link, receivers, journal and tally engine at a glance; ``status`` ok or degraded."""
+    """Broker link, receivers, journal and tally engine at a glance; ``status`` ok, degraded
+    (a link or receiver down, or a warning) or critical (presses are not being made durable)."""
     return service.health()

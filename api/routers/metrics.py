@@ -74,6 +74,27 @@ class ServiceCollector(Collector):
             yield CounterMetricFamily(
                 "arsbridge_journal_commits", "journal group commits", value=journal.commits
             )
+            yield CounterMetricFamily(
+                "arsbridge_journal_write_failures",
+                "journal commits that failed and were retried",
+                value=journal.failures,
+            )
+            yield GaugeMetricFamily(
+                "arsbridge_journal_failed",
+                "1 while the journal cannot write (presses held, nothing acknowledged)",
+                value=int(journal.health.failed),
+            )
+            yield GaugeMetricFamily(
+                "arsbridge_journal_not_durable",
+                "presses received but not yet committed to the journal",
+                value=journal.pending,
+            )
+            if journal.health.free_bytes is not None:
+                yield GaugeMetricFamily(
+                    "arsbridge_journal_free_bytes",
+                    "free space on the journal's file system",
+                    value=journal.health.free_bytes,
+                )
             yield GaugeMetricFamily(
                 "arsbridge_publish_backlog",
                 "presses journaled but not yet sent to the broker",

@@ -1,25 +1,36 @@
 """The press journal: every press and its decision, durable in SQLite before anything else.
 
 One writer thread owns the write connection. Records queue up from the event loop and are
-written in group commits: the writer takes everything waiting (up to ``commit_max``), inserts it
-with one ``executemany`` and commits once, so one fsync covers many presses. The event loop is
+written in group commits: as soon as the writer is free it takes everything that arrived
+meanwhile (up to ``commit_max``), inserts it with one ``executemany`` and commits once, so one
+fsync covers many presses under load and a lone press waits for no timer. The event loop is
 told which records are durable through ``on_commit``; only then are they published or
 acknowledged. The database runs in WAL mode with ``synchronous=FULL``, so a committed record
 survives a crash or power loss.
 
+A write that fails (a full disk, an I/O error) loses nothing: the writer keeps the records,
+reports the failure through ``on_health``, retries every ``retry_ms`` and reports the recovery
+when a commit succeeds again. Meanwhile nothing is acknowledged or published. Free space below
+``min_free_mb`` on the journal's file system is reported before it comes to that.
+
 ``published`` in the meta table is the highest record id whose vote batch the broker has
-acknowledged; after a restart, records above it are published again.
+acknowledged; after a restart, records above it are published again. The mark rides on the
+next commit of records (and is written at close), so it costs no fsync of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import queue
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +119,20 @@ def connect(path: Path) -> sqlite3.Connection:
 _STOP = object()
 
 
+@dataclass(frozen=True, slots=True)
+class JournalHealth:
+    """What the writer last found: a failed write, and the free space on the journal's disk."""
+
+    failure: str = ""
+    free_bytes: int | None = None
+    low_space: bool = False
+    queued: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failure)
+
+
 class Journal:
     """Durable append-only journal with group commit on a writer thread."""
 
@@ -115,14 +140,18 @@ class Journal:
         self,
         path: Path,
         *,
-        commit_interval_ms: int = 5,
         commit_max: int = 2000,
+        retry_ms: int = 500,
+        min_free_mb: int = 0,
         on_commit: Callable[[list[Record]], None] | None = None,
+        on_health: Callable[[JournalHealth], None] | None = None,
     ) -> None:
         self.path = path
-        self._linger = commit_interval_ms / 1000.0
         self._commit_max = commit_max
+        self._retry_s = retry_ms / 1000.0
+        self._min_free = min_free_mb * 1024 * 1024
         self.on_commit = on_commit  # told which records are durable, on the event loop
+        self.on_health = on_health  # told when a write fails or recovers, or space runs low
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,9 +159,11 @@ class Journal:
         self._appended = 0
         self._committed = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._failure: BaseException | None = None
+        self.health = JournalHealth()
         self.published = 0
+        self._published_written = 0
         self.commits = 0
+        self.failures = 0
 
     # Lifecycle.
 
@@ -142,8 +173,9 @@ class Journal:
         db = connect(self.path)
         (max_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM presses").fetchone()
         row = db.execute("SELECT value FROM meta WHERE name='published'").fetchone()
-        self.published = int(row[0]) if row else 0
+        self.published = self._published_written = int(row[0]) if row else 0
         self._next_id = int(max_id) + 1
+        self.health = JournalHealth(free_bytes=self._free_bytes())
         self._thread = threading.Thread(
             target=self._writer, args=(db,), name="journal", daemon=True
         )
@@ -166,9 +198,7 @@ class Journal:
         return rid
 
     def append(self, rec: Record) -> None:
-        """Queue ``rec`` for the next group commit."""
-        if self._failure is not None:
-            raise JournalError(f"journal {self.path} failed: {self._failure}")
+        """Queue ``rec`` for the next group commit (held, not dropped, while writes fail)."""
         self._appended += 1
         self._queue.put(rec)
 
@@ -176,7 +206,11 @@ class Journal:
         """Remember that every record up to ``record_id`` reached the broker."""
         if record_id > self.published:
             self.published = record_id
-            self._queue.put(("published", record_id))
+
+    @property
+    def pending(self) -> int:
+        """Records appended but not yet durable."""
+        return self._appended - self._committed
 
     async def flush(self) -> None:
         """Wait until everything appended so far is committed."""
@@ -214,54 +248,130 @@ class Journal:
     # The writer thread.
 
     def _writer(self, db: sqlite3.Connection) -> None:
+        held: list[Record] = []  # taken from the queue, not yet committed
         stop = False
-        while not stop:
-            batch: list[Record] = []
-            published: int | None = None
-            item = self._queue.get()
-            while True:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, Record):
-                    batch.append(item)
-                elif isinstance(item, tuple):
-                    published = max(published or 0, int(item[1]))
-                if stop or len(batch) >= self._commit_max:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    if self._linger <= 0 or not batch or len(batch) > 64:
+        next_space_check = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_space_check:
+                next_space_check = now + 1.0
+                self._check_space()
+            if not stop:
+                stop = self._take(held)
+            if held or stop:
+                error = self._commit(db, held[: self._commit_max], final=stop)
+                if error is None:
+                    committed, held = held[: self._commit_max], held[self._commit_max :]
+                    self.commits += 1
+                    if self.health.failed:  # said before the records are, so flush() sees it
+                        log.warning("journal %s: writing again", self.path)
+                        self._report(failure="")
+                    if committed:
+                        self._to_loop(self._committed_batch, committed)
+                else:
+                    if not self.health.failed:
+                        log.critical(
+                            "journal %s: write failed (%s); %d presses held in memory, "
+                            "retrying every %d ms; nothing is acknowledged meanwhile",
+                            self.path,
+                            error,
+                            len(held),
+                            round(self._retry_s * 1000),
+                        )
+                    self.failures += 1
+                    self._report(failure=error, queued=len(held))
+                    if stop:
+                        log.critical(
+                            "journal %s: stopping with %d presses that could not be written",
+                            self.path,
+                            len(held),
+                        )
                         break
-                    try:
-                        item = self._queue.get(timeout=self._linger)
-                    except queue.Empty:
-                        break
-            if not batch and published is None:
-                continue
-            try:
-                db.execute("BEGIN")
-                if batch:
-                    db.executemany(_INSERT, [_row(r) for r in batch])
-                if published is not None:
-                    db.execute(
-                        "INSERT INTO meta (name, value) VALUES ('published', ?) "
-                        "ON CONFLICT(name) DO UPDATE SET value = excluded.value "
-                        "WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
-                        (str(published),),
-                    )
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                log.critical("journal %s: write failed: %s", self.path, exc)
-                self._failure = exc
-                stop = True
-                continue
-            self.commits += 1
-            if batch and self._loop is not None:
-                # At shutdown the loop may be gone already; the records are on disk.
-                with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(self._committed_batch, batch)
+                    time.sleep(self._retry_s)
+                    continue
+            if stop and not held:
+                break
         db.close()
+
+    def _take(self, held: list[Record]) -> bool:
+        """Take everything queued (waiting for it unless records are held); True on close()."""
+        try:
+            if held:
+                item = self._queue.get_nowait()
+            else:
+                # Wake once a second for the space check when a threshold is set.
+                item = self._queue.get(timeout=1.0 if self._min_free else None)
+        except queue.Empty:
+            return False
+        while True:
+            if item is _STOP:
+                return True
+            if isinstance(item, Record):
+                held.append(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+
+    def _commit(self, db: sqlite3.Connection, batch: list[Record], *, final: bool) -> str | None:
+        """Write ``batch`` (and the published mark) in one transaction; the error, if any."""
+        published = self.published
+        write_mark = published > self._published_written and (bool(batch) or final)
+        if not batch and not write_mark:
+            return None
+        try:
+            db.execute("BEGIN")
+            if batch:
+                db.executemany(_INSERT, [_row(r) for r in batch])
+            if write_mark:
+                db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('published', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value "
+                    "WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+                    (str(published),),
+                )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            return str(exc)
+        if write_mark:
+            self._published_written = published
+        return None
+
+    def _free_bytes(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return None
+
+    def _check_space(self) -> None:
+        free = self._free_bytes()
+        low = free is not None and free < self._min_free
+        if low and not self.health.low_space:
+            log.warning(
+                "journal %s: %d MB free, below [journal] min_free_mb = %d",
+                self.path,
+                (free or 0) // (1024 * 1024),
+                self._min_free // (1024 * 1024),
+            )
+        if low != self.health.low_space or free != self.health.free_bytes:
+            self._report(free_bytes=free, low_space=low)
+
+    def _report(self, **changes: Any) -> None:
+        before = self.health
+        self.health = dataclasses.replace(before, **{"queued": 0, **changes})
+        if self.on_health is not None and (
+            before.failure != self.health.failure or before.low_space != self.health.low_space
+        ):
+            self._to_loop(self.on_health, self.health)
+
+    def _to_loop(self, fn: Callable[..., None], arg: Any) -> None:
+        if self._loop is not None:
+            # At shutdown the loop may be gone already; the records are on disk.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(fn, arg)
 
     def _committed_batch(self, batch: list[Record]) -> None:
         self._committed += len(batch)

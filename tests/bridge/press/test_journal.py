@@ -1,14 +1,20 @@
-"""The journal: durable before it is acknowledged, group commit, restart where it left off."""
+"""The journal: durable before it is acknowledged, group commit, restart where it left off,
+and a full disk that loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from bridge.event.votes import Decision, Record
-from bridge.press.journal import Journal
+from bridge.press.journal import Journal, JournalHealth
+from tests.disks import fill, small_disk
 
 
 def record(journal: Journal, n: int, decision: Decision = Decision.COUNTED) -> Record:
@@ -29,7 +35,7 @@ def record(journal: Journal, n: int, decision: Decision = Decision.COUNTED) -> R
 
 async def test_records_are_committed_in_groups_and_reported_durable(tmp_path: Path) -> None:
     committed: list[Record] = []
-    journal = Journal(tmp_path / "j.sqlite3", commit_interval_ms=5, on_commit=committed.extend)
+    journal = Journal(tmp_path / "j.sqlite3", on_commit=committed.extend)
     journal.open()
     written = [record(journal, n) for n in range(5000)]
     for rec in written:
@@ -103,3 +109,73 @@ def test_a_killed_process_keeps_every_press_it_reported_durable(tmp_path: Path) 
     rows = list(survivor.records())
     assert len(rows) == 2000
     assert {r.key for r in rows} == {"B"}
+
+
+async def test_the_published_mark_costs_no_commit_of_its_own(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.open()
+    for n in range(3):
+        journal.append(record(journal, n))
+    await journal.flush()
+    commits = journal.commits
+    journal.mark_published(3)
+    journal.append(record(journal, 3))
+    await journal.flush()
+    assert journal.commits == commits + 1  # the mark rode on the next group commit
+    journal.mark_published(4)
+    await journal.close()  # and the last one is written at close
+    again = Journal(tmp_path / "j.sqlite3")
+    again.open()
+    assert again.published == 4
+    await again.close()
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    with small_disk(tmp_path / "disk", 2) as mount:
+        yield mount
+
+
+async def wait_for(condition: object, what: str) -> None:
+    for _ in range(500):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_full_disk_holds_presses_until_space_returns(disk: Path) -> None:
+    committed: list[Record] = []
+    reports: list[JournalHealth] = []
+    journal = Journal(
+        disk / "j.sqlite3",
+        retry_ms=20,
+        min_free_mb=1,
+        on_commit=committed.extend,
+        on_health=reports.append,
+    )
+    journal.open()
+    first = [record(journal, n) for n in range(10)]
+    for rec in first:
+        journal.append(rec)
+    await journal.flush()
+    ballast = fill(disk)
+
+    held = [record(journal, n) for n in range(10, 400)]
+    for rec in held:
+        journal.append(rec)
+    await wait_for(lambda: journal.health.failed, "the write to fail")
+    assert "full" in journal.health.failure
+    assert journal.pending == len(held)
+    assert committed == first, "nothing is reported durable while the disk is full"
+    await wait_for(lambda: journal.health.low_space, "the low-space warning")
+
+    ballast.unlink()
+    await journal.flush()
+    assert committed == first + held
+    assert not journal.health.failed
+    assert journal.failures >= 1
+    assert any(r.failed for r in reports)
+    assert not reports[-1].failed
+    await journal.close()
+    assert list(journal.records()) == first + held
