@@ -234,6 +234,7 @@ class Service:
                 self._round_changed(state)
         if self.core is not None and self.publisher is not None:
             await self._publish_bridge_state("online")
+            self.core.restore_handsets()
             self.core.republish_unconfirmed()
             self._spawn(self.publisher.run(), "publisher")
             self._spawn(

@@ -18,7 +18,7 @@ same decisions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bridge.event.rounds import RoundState, RoundStatus, gate
@@ -82,6 +82,27 @@ class Intake:
             current is None and state.status is RoundStatus.CLOSED
         ):
             self._current = state
+
+    def restore(self, state: RoundState, records: Iterable[Record]) -> int:
+        """Rebuild what each handset has sent in ``state``'s round from its journaled records
+        (after a restart), so the next press is decided as if the process had never stopped.
+        Returns how many presses were replayed."""
+        held, self._current = self._current, state
+        replayed = 0
+        try:
+            for rec in records:
+                if rec.round != state.round or not rec.handset:
+                    continue
+                self.decide(
+                    Press(
+                        rec.receiver, rec.handset, rec.key, rec.t, rec.seq, rec.rssi, rec.battery
+                    ),
+                    rec.id,
+                )
+                replayed += 1
+        finally:
+            self._current = held
+        return replayed
 
     def decide(self, press: Press, record_id: int) -> Record:
         """The journal record for ``press``, with its decision."""

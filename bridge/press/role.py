@@ -107,6 +107,7 @@ class BridgeCore:
         self._handsets_changed = False
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._seen_rounds: set[str] = set()
 
     # Wiring.
 
@@ -128,10 +129,27 @@ class BridgeCore:
             log.info("republishing %d journaled records not confirmed by the broker", len(records))
         return len(records)
 
+    def restore_handsets(self) -> int:
+        """Rebuild the handset table from the journal (after a restart); how many presses."""
+        n = 0
+        for rec in self.journal.records():
+            if rec.handset:
+                self._heard(rec.handset, rec.receiver, rec.t, rec.rssi, rec.battery, 1)
+                n += 1
+        return n
+
     def update_round(self, state: RoundState) -> None:
         """A round changed: intake uses it from the next press on; receivers are told."""
         before = self.intake.current
         self.intake.update_round(state)
+        if state.round not in self._seen_rounds:
+            self._seen_rounds.add(state.round)
+            if state.status in (RoundStatus.OPEN, RoundStatus.PAUSED):
+                # A round this process has not decided on yet, already open: a restart. What
+                # each handset has sent so far comes back from the journal.
+                replayed = self.intake.restore(state, self.journal.records(round_id=state.round))
+                if replayed:
+                    log.info("round %s: %d journaled presses taken up again", state.round, replayed)
         if state.status in (RoundStatus.OPEN, RoundStatus.CLOSED, RoundStatus.PAUSED) and (
             before is None or before.revision != state.revision or before.round != state.round
         ):
