@@ -140,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     ex.add_argument(
-        "--journal", type=Path, metavar="FILE", help="the journal file (default: [journal] path)"
+        "--journal",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="the journal file (default: [journal] path); given again, the journals of other "
+        "bridges of the event, whose presses are merged in",
     )
     ex.add_argument(
         "--out",
@@ -326,9 +331,11 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     from bridge.reports.export import export_event
 
     try:
+        journals = args.journal or [settings.journal.path]
         done = export_event(
-            args.journal or settings.journal.path,
+            journals[0],
             args.out,
+            others=journals[1:],
             rounds=args.rounds,
             policy=Policy(args.policy) if args.policy else None,
             grace_s=args.grace_s,

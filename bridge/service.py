@@ -44,6 +44,8 @@ from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
+from bridge.tally.ledger import Ledger
+from bridge.tally.receipts import Receipts
 from bridge.tally.results import RESULTS_DOC
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
@@ -74,7 +76,11 @@ class Service:
         self.topics = Topics(settings.mqtt.base)
         self.started_at = 0.0
         self._bridge_state = "offline"
-        self.store_failure = ""  # the last failed write of a round state, until one succeeds
+        self.store_failure = ""
+        self._current_known = asyncio.Event()  # a bridge of its own knows the current round
+        self._awaited_round: str | None = (
+            None  # the last failed write of a round state, until one succeeds
+        )
         self._running = False
         configured = self._configured_receivers()
         self._required = [
@@ -93,6 +99,7 @@ class Service:
         self.core: BridgeCore | None = None
         self.publisher: VotePublisher | None = None
         self.tally: TallyEngine | None = None
+        self.ledger: Ledger | None = None
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
@@ -139,6 +146,7 @@ class Service:
         if "bridge" in self.roles:
             journal = Journal(
                 s.journal.path,
+                bridge_id=s.bridge_id,
                 commit_max=s.journal.commit_max,
                 retry_ms=s.journal.retry_ms,
                 min_free_mb=s.journal.min_free_mb,
@@ -151,6 +159,8 @@ class Service:
                 bridge_id=s.bridge_id,
                 interval_s=s.mqtt.batch_interval_ms / 1000,
                 batch_max=s.mqtt.batch_max,
+                resend_after_s=s.mqtt.resend_after_s,
+                resend_max_s=s.mqtt.resend_max_s,
             )
             self.core = BridgeCore(
                 bridge_id=s.bridge_id,
@@ -165,10 +175,21 @@ class Service:
             journal.on_commit = self.core.on_commit
             self.journal = journal
             self.link.subscribe(topics.all_round_states, self._remote_state)
+            if "api" not in self.roles:
+                self.link.subscribe(topics.round_current, self._remote_current)
         if "tally" in self.roles:
+            self.ledger = Ledger(s.journal.path, retry_ms=s.journal.retry_ms)
+            receipts = Receipts(
+                self.link,
+                topics,
+                ledger=self.ledger,
+                local_bridge=s.bridge_id if "bridge" in self.roles else None,
+                epoch=int(time.time() * 1000),
+            )
             self.tally = TallyEngine(
                 self.link,
                 topics,
+                receipts=receipts,
                 interval_s=s.rounds.tally_interval_ms / 1000,
                 settle_s=s.rounds.settle_ms / 1000,
                 clock=self.clock,
@@ -232,10 +253,12 @@ class Service:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
                 self._round_changed(state)
+        if self.core is not None and self.desk is None:
+            await self._learn_rounds()
         if self.core is not None and self.publisher is not None:
             await self._publish_bridge_state("online")
             self.core.restore_handsets()
-            self.core.republish_unconfirmed()
+            self.publisher.start_from_journal()
             self._spawn(self.publisher.run(), "publisher")
             self._spawn(
                 self.core.publish_handsets(self.settings.mqtt.handsets_interval_ms / 1000),
@@ -244,8 +267,15 @@ class Service:
             for receiver in self.receivers:
                 self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
         if self.tally is not None:
-            await self.tally.recount_journal(self.settings.journal.path, self.settings.bridge_id)
+            await self.tally.recount_journal(
+                self.settings.journal.path,
+                self.settings.bridge_id,
+                self.ledger,
+                local="bridge" in self.roles,
+            )
+            await self.tally.receipts.announce()
             self._spawn(self.tally.run(), "tally")
+            self._spawn(self.tally.receipts.run(), "receipts")
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
 
@@ -289,6 +319,8 @@ class Service:
         if self.tally is not None:
             self.tally.close()
         await _cancel(self._tasks)
+        if self.ledger is not None:
+            await self.ledger.close()
         self._tasks.clear()
         if self.store is not None:
             self.store.close()
@@ -357,6 +389,39 @@ class Service:
             log.warning("event store: writing again")
             self.store_failure = ""
 
+    async def _learn_rounds(self) -> None:
+        """A bridge of its own, before it reads a receiver: the rounds it kept before a
+        restart, then the broker's retained current round, so that no press is decided
+        against a round it has not heard of yet."""
+        assert self.core is not None
+        if self.store is not None:
+            for state in self.store.rounds():
+                self.core.update_round(state)
+        wait_s = self.settings.mqtt.state_wait_s
+        try:
+            await asyncio.wait_for(self._current_known.wait(), wait_s)
+        except TimeoutError:
+            log.warning(
+                "no current round on the broker after %.1f s ([mqtt] state_wait_s); "
+                "reading receivers anyway",
+                wait_s,
+            )
+
+    def _remote_current(self, message: aiomqtt.Message) -> None:
+        try:
+            current = json.loads(payload_bytes(message)).get("round")
+        except (ValueError, AttributeError) as exc:
+            log.warning("ignoring malformed current round on %s: %s", message.topic, exc)
+            return
+        self._awaited_round = current if isinstance(current, str) else None
+        self._check_current_known()
+
+    def _check_current_known(self) -> None:
+        awaited = self._awaited_round
+        current = self.core.intake.current if self.core is not None else None
+        if awaited is None or (current is not None and current.round == awaited):
+            self._current_known.set()
+
     async def _remote_state(self, message: aiomqtt.Message) -> None:
         if self.core is None:
             return
@@ -366,6 +431,8 @@ class Service:
             log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
             return
         self.core.update_round(state)
+        if self._awaited_round is not None:
+            self._check_current_known()
         if self.store is not None and self.desk is None:  # a bridge of its own keeps rounds too
             await self.store.save_round(state)
 

@@ -51,6 +51,13 @@ class MqttSettings(BaseModel):
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     handsets_interval_ms: int = Field(1000, ge=50, le=60000)  # handset table refresh
+    # Records the tally has not acknowledged as durable are sent again after this long
+    # without progress, then at doubling intervals up to resend_max_s.
+    resend_after_s: float = Field(5.0, gt=0, le=600)
+    # A bridge without the api role waits this long at start for the broker's retained
+    # current round before it reads its receivers.
+    state_wait_s: float = Field(3.0, ge=0, le=60)
+    resend_max_s: float = Field(60.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod

@@ -150,3 +150,8 @@ async def browser() -> AsyncIterator[Browser]:
             yield chromium
         finally:
             await chromium.close()
+
+
+@pytest.fixture
+def mosquitto_url() -> str:
+    return MOSQUITTO_URL

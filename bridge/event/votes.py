@@ -55,6 +55,7 @@ class Record:
     rssi: int | None = None
     battery: int | None = None
     detail: str = ""
+    bridge: str = ""  # the bridge that journaled it, where records of several are merged
 
     def to_wire(self) -> dict[str, object]:
         """The compact form used in vote batches (absent values left out)."""

@@ -23,6 +23,13 @@ class Topics:
     def bridge_handsets(self, bridge: str) -> str:
         return f"{self.base}/bridge/{bridge}/handsets"
 
+    def bridge_acked(self, bridge: str) -> str:
+        return f"{self.base}/bridge/{bridge}/acked"
+
+    @property
+    def tally_state(self) -> str:
+        return f"{self.base}/tally/state"
+
     @property
     def agenda(self) -> str:
         return f"{self.base}/agenda"

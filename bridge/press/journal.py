@@ -13,8 +13,9 @@ reports the failure through ``on_health``, retries every ``retry_ms`` and report
 when a commit succeeds again. Meanwhile nothing is acknowledged or published. Free space below
 ``min_free_mb`` on the journal's file system is reported before it comes to that.
 
-``published`` in the meta table is the highest record id whose vote batch the broker has
-acknowledged; after a restart, records above it are published again. The mark rides on the
+``published`` in the meta table is the highest record id up to which the tally has
+acknowledged every record as durable on its side; after a restart, records above it are sent
+again. The mark rides on the
 next commit of records (and is written at close), so it costs no fsync of its own.
 """
 
@@ -140,6 +141,7 @@ class Journal:
         self,
         path: Path,
         *,
+        bridge_id: str = "",
         commit_max: int = 2000,
         retry_ms: int = 500,
         min_free_mb: int = 0,
@@ -147,6 +149,7 @@ class Journal:
         on_health: Callable[[JournalHealth], None] | None = None,
     ) -> None:
         self.path = path
+        self.bridge_id = bridge_id  # kept in the file, so merged exports know whose it is
         self._commit_max = commit_max
         self._retry_s = retry_ms / 1000.0
         self._min_free = min_free_mb * 1024 * 1024
@@ -174,6 +177,15 @@ class Journal:
         (max_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM presses").fetchone()
         row = db.execute("SELECT value FROM meta WHERE name='published'").fetchone()
         self.published = self._published_written = int(row[0]) if row else 0
+        if self.bridge_id:
+            try:
+                db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('bridge', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (self.bridge_id,),
+                )
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path} cannot be written ({exc})") from None
         self._next_id = int(max_id) + 1
         self.health = JournalHealth(free_bytes=self._free_bytes())
         self._thread = threading.Thread(
@@ -203,9 +215,18 @@ class Journal:
         self._queue.put(rec)
 
     def mark_published(self, record_id: int) -> None:
-        """Remember that every record up to ``record_id`` reached the broker."""
+        """Remember that the tally holds every record up to ``record_id`` durably."""
         if record_id > self.published:
             self.published = record_id
+
+    def rewind_published(self, record_id: int) -> None:
+        """A new tally holds less: records above ``record_id`` are to be sent again."""
+        self.published = min(self.published, max(record_id, 0))
+
+    @property
+    def last_id(self) -> int:
+        """The highest record id handed out so far."""
+        return self._next_id - 1
 
     @property
     def pending(self) -> int:
@@ -316,7 +337,7 @@ class Journal:
     def _commit(self, db: sqlite3.Connection, batch: list[Record], *, final: bool) -> str | None:
         """Write ``batch`` (and the published mark) in one transaction; the error, if any."""
         published = self.published
-        write_mark = published > self._published_written and (bool(batch) or final)
+        write_mark = published != self._published_written and (bool(batch) or final)
         if not batch and not write_mark:
             return None
         try:
@@ -326,8 +347,7 @@ class Journal:
             if write_mark:
                 db.execute(
                     "INSERT INTO meta (name, value) VALUES ('published', ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value "
-                    "WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                     (str(published),),
                 )
             db.execute("COMMIT")

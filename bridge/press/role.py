@@ -121,14 +121,6 @@ class BridgeCore:
                 self._spawn(self._acknowledge(receiver, press, _ACKS[rec.decision]))
         self._publisher.enqueue(records)
 
-    def republish_unconfirmed(self) -> int:
-        """Queue journaled records the broker never acknowledged (after a restart)."""
-        records = self.journal.unpublished()
-        if records:
-            self._publisher.enqueue(records)
-            log.info("republishing %d journaled records not confirmed by the broker", len(records))
-        return len(records)
-
     def restore_handsets(self) -> int:
         """Rebuild the handset table from the journal (after a restart); how many presses."""
         n = 0

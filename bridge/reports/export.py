@@ -19,7 +19,7 @@ from bridge.desk.store import AGENDA, ROSTER
 from bridge.event.agenda import Agenda
 from bridge.event.roster import Roster, roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
-from bridge.event.votes import Policy
+from bridge.event.votes import Policy, Record
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import results_csv, votes_csv
 from bridge.tally.count import SeatingPlan
@@ -46,15 +46,18 @@ def export_event(
     policy: Policy | None = None,
     grace_s: float | None = None,
     min_segment: int = 5,
+    others: Sequence[Path] = (),
 ) -> Exported:
-    """Write the exports of ``rounds`` (default: every round) from the journal at ``journal``.
+    """Write the exports of ``rounds`` (default: every round) from the journal at ``journal``,
+    with the presses of the other bridges' journals in ``others`` merged in (each once).
 
     ``policy`` or ``grace_s`` recount every round under those rules instead of taking the
     results published at the event.
     """
-    if not journal.is_file():
-        raise FileNotFoundError(2, "no such journal", str(journal))
-    records = EventRecords(journal)
+    for path in (journal, *others):
+        if not path.is_file():
+            raise FileNotFoundError(2, "no such journal", str(path))
+    records = EventRecords(journal, others)
     try:
         agenda_doc = records.store.document(AGENDA)
         agenda = Agenda.model_validate_json(agenda_doc) if agenda_doc else None
@@ -89,7 +92,7 @@ def export_event(
     out.mkdir(parents=True, exist_ok=True)
     written = {
         "results.csv": results_csv(documents),
-        "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), roster),
+        "votes.csv": votes_csv(_in_order(presses), roster),
         "results.json": json.dumps(
             {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
         ),
@@ -113,3 +116,10 @@ def _summary(state: RoundState) -> dict[str, Any]:
         "opened_at": state.opened_at,
         "closed_at": state.closed_at,
     }
+
+
+def _in_order(presses: list[Record]) -> list[Record]:
+    """One bridge's presses in journal order; several bridges' as merged, by time."""
+    if len({r.bridge for r in presses}) <= 1:
+        return sorted(presses, key=lambda r: r.id)
+    return sorted(presses, key=lambda r: r.t)

@@ -39,6 +39,7 @@ VOTES_COLUMNS = (
     "rssi",
     "battery",
     "detail",
+    "bridge",
 )
 
 
@@ -97,6 +98,7 @@ def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
                 "rssi": "" if rec.rssi is None else rec.rssi,
                 "battery": "" if rec.battery is None else rec.battery,
                 "detail": rec.detail,
+                "bridge": rec.bridge,
             }
         )
     return out.getvalue()

@@ -74,7 +74,7 @@ class RoundTally:
     decisions: dict[str, int] = field(default_factory=dict)
     final: bool = False
     revision: int = 0
-    _high: dict[str, int] = field(default_factory=dict)
+    _seen: dict[str, set[int]] = field(default_factory=dict)  # record ids, per bridge
 
     def __post_init__(self) -> None:
         self.counts = dict.fromkeys(self.state.question.keys, 0)
@@ -93,12 +93,16 @@ class RoundTally:
     def apply(self, rec: Record, source: str = "") -> bool:
         """Count ``rec`` if it is new and countable; True when the counts may have changed.
 
-        ``source`` names the bridge: record ids grow per bridge, so an id at or below the
-        highest one seen from that bridge is a redelivery and ignored.
+        ``source`` names the bridge: record ids are unique per bridge, so an id already taken
+        from that bridge is a redelivery and ignored, in whatever order records arrive (a
+        recount after a restart, a bridge resending what was never acknowledged).
         """
-        if rec.id <= self._high.get(source, 0):
+        seen = self._seen.get(source)
+        if seen is None:
+            seen = self._seen[source] = set()
+        if rec.id in seen:
             return False
-        self._high[source] = rec.id
+        seen.add(rec.id)
         self.decisions[rec.decision.value] = self.decisions.get(rec.decision.value, 0) + 1
         if rec.decision not in COUNTABLE or rec.answer is None:
             return True
@@ -269,9 +273,10 @@ def recount(
     intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s)
     intake.update_round(state)
     tally = RoundTally(state, seating=seating, min_segment=min_segment)
-    for rec in records:
+    # Records are numbered afresh: merged journals of several bridges repeat each other's ids.
+    for number, rec in enumerate(records, 1):
         if rec.decision is Decision.BAD_FRAME:
             continue
         press = Press(rec.receiver, rec.handset, rec.key, rec.t, rec.seq, rec.rssi, rec.battery)
-        tally.apply(intake.decide(press, rec.id))
+        tally.apply(intake.decide(press, number))
     return tally

@@ -25,6 +25,8 @@ from bridge.event.votes import PUBLISHED, Record
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 from bridge.tally.count import RoundTally, Seating, SeatingPlan
+from bridge.tally.ledger import CoverError, Ledger, token_of
+from bridge.tally.receipts import Receipts
 from bridge.tally.results import EventRecords
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,10 @@ class TallyEngine:
         clock: Clock | None = None,
         seating: Seating | None = None,
         min_segment: int = 5,
+        receipts: Receipts | None = None,
     ) -> None:
         self._link = link
+        self.receipts = receipts or Receipts(link, topics)
         self._topics = topics
         self._interval = interval_s
         self._settle = settle_s
@@ -127,10 +131,13 @@ class TallyEngine:
     def _on_votes(self, message: aiomqtt.Message) -> None:
         try:
             batch = json.loads(payload_bytes(message))
-            source = str(batch.get("bridge", ""))
+            source = str(batch["bridge"])
             receiver = str(batch["receiver"])
             items = batch["presses"]
             records = [Record.from_wire(receiver, item) for item in items]
+            token = token_of(source, batch["cover"], batch["part"], batch["parts"])
+            if any(not token[1] < r.id <= token[2] for r in records):
+                raise CoverError("a record outside the batch's cover")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self.bad_batches += 1
             log.warning("ignoring malformed vote batch on %s: %s", message.topic, exc)
@@ -143,6 +150,7 @@ class TallyEngine:
             self.gaps += number - last - 1
         self._last_batch[key] = max(number, last or 0)
         self.apply(records, source)
+        self.receipts.received(source, records, token)
 
     def apply(self, records: list[Record], source: str = "") -> None:
         """Count records from one bridge."""
@@ -231,21 +239,35 @@ class TallyEngine:
             closed_at + state.grace_s + self._settle, finalise
         )
 
-    async def recount_journal(self, path: Path, source: str) -> None:
-        """After a restart, count again what the journal at ``path`` holds: vote batches the
-        broker took before the restart are not sent again, but the journal has every press."""
-        if not await asyncio.to_thread(path.is_file):
-            return
-        records = EventRecords(path)
+    async def recount_journal(
+        self, path: Path, source: str, ledger: Ledger | None = None, local: bool = True
+    ) -> None:
+        """After a restart, count again what this process holds: the journal at ``path`` (the
+        presses of bridge ``source``, when it runs here) and the tally's own record of every
+        other bridge; then say, on the bus, how far each bridge's records are held."""
+        marks: dict[str, int] = {}
+        if ledger is not None:
+            marks.update(ledger.open())
+        records = EventRecords(path) if await asyncio.to_thread(path.is_file) else None
+        rounds: list[RoundState] = []
         try:
-            rounds = await asyncio.to_thread(records.rounds)
+            if records is not None:
+                rounds = await asyncio.to_thread(records.rounds)
             for state in rounds:
                 self.update_round(state)
-                journaled = await asyncio.to_thread(records.records, state.round)
+            if records is not None and local:
+                journaled = await asyncio.to_thread(records.journal_records)
                 # What the bridge's publisher sent: duplicates and bad frames stay behind.
                 self.apply([r for r in journaled if r.decision in PUBLISHED], source)
+                marks[source] = max((r.id for r in journaled), default=0)
+            if ledger is not None:
+                held = await asyncio.to_thread(lambda: list(ledger.records()))
+                for bridge, rec in held:
+                    self.apply([rec], bridge)
         finally:
-            records.close()
+            if records is not None:
+                records.close()
+        self.receipts.start_marks(marks)
         if rounds:
             log.info("tallies of %d rounds counted again from the journal", len(rounds))
 

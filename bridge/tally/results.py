@@ -8,7 +8,9 @@ gives the same figures (``tests/bridge/tally/test_recount.py`` shows it for any 
 
 from __future__ import annotations
 
+import heapq
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from typing import Any
 from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Decision, Policy, Record
-from bridge.press.journal import Journal
+from bridge.press.journal import Journal, connect
 from bridge.tally.count import Seating, recount
+from bridge.tally.ledger import Ledger
 
 RESULTS_DOC = "results/"  # event-store documents: results/{round}
 
@@ -58,12 +61,14 @@ def recount_results(
 
 
 class EventRecords:
-    """An event's journal and store, read for exports (while running or afterwards)."""
+    """An event's journal and store, read for exports (while running or afterwards), with the
+    tally's record of other bridges' presses and, offline, the journals of other bridges."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, others: Sequence[Path] = ()) -> None:
         self.path = path
         self.store = EventStore(path)
         self.journal = Journal(path)
+        self.others = [Journal(p) for p in others]
 
     def rounds(self, only: Sequence[str] = ()) -> list[RoundState]:
         rounds = self.store.rounds()
@@ -75,8 +80,28 @@ class EventRecords:
             rounds = [s for s in rounds if s.round in only]
         return rounds
 
+    def journal_records(self) -> list[Record]:
+        """Every row of this file's own journal, in id order."""
+        return list(self.journal.records())
+
     def records(self, round_id: str) -> list[Record]:
-        return list(self.journal.records(round_id=round_id))
+        """Every press of the round from every bridge, each once: this file's journal, the
+        tally's record of other bridges, and the other journals given. One bridge's presses
+        stay in the order it decided them; bridges are interleaved by time."""
+        per_bridge: dict[str, dict[int, Record]] = {}
+        for journal in [self.journal, *self.others]:
+            bridge = bridge_of(journal.path)
+            held = per_bridge.setdefault(bridge, {})
+            for rec in journal.records(round_id=round_id):
+                rec.bridge = bridge
+                held.setdefault(rec.id, rec)
+        for bridge, rec in Ledger(self.path).records(round_id):
+            rec.bridge = bridge
+            per_bridge.setdefault(bridge, {}).setdefault(rec.id, rec)
+        streams = [sorted(held.values(), key=lambda r: r.id) for held in per_bridge.values()]
+        if len(streams) == 1:
+            return streams[0]
+        return list(heapq.merge(*streams, key=lambda r: r.t))
 
     def results(
         self, state: RoundState, *, seating: Seating | None = None, min_segment: int = 5
@@ -92,3 +117,15 @@ class EventRecords:
 
     def close(self) -> None:
         self.store.close()
+
+
+def bridge_of(path: Path) -> str:
+    """The bridge a journal file belongs to, as the journal recorded it ('' when unknown)."""
+    db = connect(path)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE name = 'bridge'").fetchone()
+    except sqlite3.Error:
+        row = None
+    finally:
+        db.close()
+    return str(row[0]) if row else ""

@@ -42,6 +42,22 @@ class Running:
                 await asyncio.sleep(0.02)
         assert condition(), what
 
+    async def delivered(self) -> None:
+        """Wait until every press journaled so far is held durably by the tally (the bridge's
+        acknowledged mark has caught up with its journal)."""
+        journal, publisher = self.service.journal, self.service.publisher
+        assert journal is not None
+        assert publisher is not None
+        await journal.flush()
+        await self.until(
+            lambda: (
+                journal.pending == 0
+                and publisher.backlog == 0
+                and journal.published >= journal.last_id
+            ),
+            "every journaled press acknowledged by the tally",
+        )
+
     async def retained(
         self, topic: str, accept: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any]:

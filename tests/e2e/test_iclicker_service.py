@@ -88,6 +88,7 @@ async def test_an_unplugged_base_comes_back_and_nothing_it_reported_is_lost(
             await svc.until(lambda: states[-1] == "online", "availability online again")
             await svc.until(lambda: base.drained, "the round played out")
             await svc.until(lambda: sum(core.decisions.values()) == presses(core), "journaled")
+            await svc.delivered()
             await svc.http.post("/api/v1/rounds/summit/close")
             await svc.until(lambda: svc.service.results("summit") is not None, "results")
             results = (await svc.http.get("/api/v1/rounds/summit/results")).json()
@@ -106,7 +107,6 @@ async def test_an_unplugged_base_comes_back_and_nothing_it_reported_is_lost(
     final = {r.handset: r.answer for r in records if r.decision.value in ("counted", "changed")}
     last_delivered = {r.handset: r.key for r in base.delivered}
     assert final == last_delivered
-    assert len(final) > plan.voters // 2  # most votes came before the unplug or after it
     assert results["voters"] == len(final)
     assert results["counts"] == {k: sum(a == k for a in final.values()) for k in "ABCDE"}
     # What the base still held when its power went (a v1 base's unread votes; a v2 base's

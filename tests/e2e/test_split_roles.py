@@ -1,0 +1,197 @@
+"""The roles in separate processes on Mosquitto: the tally is killed with SIGKILL mid-round and
+started again, several times, and the results are still exactly the recorded lecture's.
+
+The bridge keeps every press until the tally says it holds it durably, and sends again what it
+has not acknowledged; the tally counts each press of each bridge once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import httpx
+
+from bridge.mqtt.link import parse_broker_url
+from bridge.tally.replay import replay
+from firmware_sim.link import PtyEndpoint
+from firmware_sim.receiver import stream_bytes
+from tests.conftest import free_port
+
+WAIT_S = 60.0
+PUBLISHED = {"voters": 147, "counts": {"A": 15, "B": 118, "C": 8, "D": 6, "E": 0}}
+
+
+def pieces(data: bytes, n: int) -> list[bytes]:
+    """``data`` cut into ``n`` pieces at the start of ``Captured`` lines."""
+    cuts = [0]
+    for i in range(1, n):
+        cuts.append(data.index(b"Captured", len(data) * i // n))
+    cuts.append(len(data))
+    return [data[a:b] for a, b in itertools.pairwise(cuts)]
+
+
+class Roles:
+    """One ``arsbridge`` process per role, each with its own config and journal file."""
+
+    def __init__(self, tmp_path: Path, broker: str, receiver_url: str) -> None:
+        self.tmp = tmp_path
+        self.base = f"arstest-{os.getpid()}-{free_port()}"
+        self.api_port = free_port()
+        common = f'bridge_id = "venue1"\n[mqtt]\nurl = "{broker}"\nbase = "{self.base}"\n'
+        common += "batch_interval_ms = 10\nresend_after_s = 1.0\nresend_max_s = 2.0\n"
+        common += "[rounds]\ngrace_s = 0.3\n[supervisor]\nbackoff_min_s = 0.05\n"
+        for role in ("bridge", "tally", "api"):
+            text = common + f'[journal]\npath = "{tmp_path / role}.sqlite3"\n'
+            if role == "api":
+                text += f"[api]\nport = {self.api_port}\n"
+            if role == "bridge":
+                text += (
+                    f'[[receivers]]\nname = "rx1"\ndriver = "iskipper"\nurl = "{receiver_url}"\n'
+                )
+            (tmp_path / f"{role}.toml").write_text(text)
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start(self, role: str) -> None:
+        self.procs[role] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "arsbridge.cli",
+            role,
+            "--config",
+            str(self.tmp / f"{role}.toml"),
+            cwd=self.tmp,
+            env=os.environ,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(self.tmp / f"{role}.log").open("ab"),
+        )
+
+    async def kill(self, role: str) -> None:
+        proc = self.procs.pop(role)
+        proc.send_signal(signal.SIGKILL)  # no shutdown, no flush, no goodbye
+        await proc.wait()
+
+    async def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 30)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    def bridge_journal(self) -> tuple[int, dict[str, int]]:
+        """The bridge's highest record id and its decisions, read from its journal file."""
+        db = sqlite3.connect(self.tmp / "bridge.sqlite3")
+        try:
+            (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM presses").fetchone()
+            rows = db.execute("SELECT decision, COUNT(*) FROM presses GROUP BY decision")
+            return int(last), {str(d): int(n) for d, n in rows}
+        finally:
+            db.close()
+
+    def tally_record(self) -> int:
+        db = sqlite3.connect(self.tmp / "tally.sqlite3")
+        try:
+            (n,) = db.execute("SELECT COUNT(*) FROM tally_presses").fetchone()
+            return int(n)
+        finally:
+            db.close()
+
+
+@contextlib.asynccontextmanager
+async def watching(broker: str, topic: str) -> AsyncIterator[dict[str, Any]]:
+    """The latest JSON document on ``topic``, kept up to date while the block runs."""
+    address = parse_broker_url(broker)
+    latest: dict[str, Any] = {}
+
+    async def follow() -> None:
+        async with aiomqtt.Client(address.host, address.port, identifier=f"watch-{topic}") as c:
+            await c.subscribe(topic, qos=1)
+            async for message in c.messages:
+                latest.clear()
+                latest.update(json.loads(message.payload))  # type: ignore[arg-type]
+
+    task = asyncio.create_task(follow())
+    try:
+        yield latest
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(condition: Any, what: str) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while not condition():  # noqa: ASYNC110 - polling state of other processes
+            await asyncio.sleep(0.05)
+    assert condition(), what
+
+
+async def test_the_tally_killed_mid_round_again_and_again_loses_nothing(
+    tmp_path: Path, captures: Path, mosquitto_url: str
+) -> None:
+    data = (captures / "iskipper-2017-04-13" / "2017-04-13-q2.txt").read_bytes()
+    presses = replay("iskipper", data).presses
+    async with PtyEndpoint() as endpoint:
+        roles = Roles(tmp_path, mosquitto_url, endpoint.url)
+        acked_topic = f"{roles.base}/bridge/venue1/acked"
+        try:
+            async with (
+                watching(mosquitto_url, acked_topic) as acked,
+                watching(mosquitto_url, f"{roles.base}/rx/rx1/availability") as receiver,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{roles.api_port}", timeout=5) as http,
+            ):
+                for role in ("api", "tally", "bridge"):
+                    await roles.start(role)
+                await until_up(http)
+                r = await http.post("/api/v1/rounds/q2/open", json={"timer": False})
+                assert r.status_code == 200, r.text
+                await until(lambda: receiver.get("state") == "online", "the bridge reading")
+                for n, piece in enumerate(pieces(data, 4)):
+                    if n:
+                        await roles.kill("tally")
+                    # The bridge journals and sends this piece while no tally listens.
+                    await stream_bytes(endpoint, piece[: len(piece) // 2], speed=50)
+                    if n:
+                        await roles.start("tally")
+                    await stream_bytes(endpoint, piece[len(piece) // 2 :], speed=50)
+                await until(lambda: sum(roles.bridge_journal()[1].values()) == presses, "journaled")
+                last, decisions = roles.bridge_journal()
+                await until(lambda: acked.get("upto") == last, "the tally holds every press")
+                r = await http.post("/api/v1/rounds/q2/close")
+                assert r.status_code == 200, r.text
+                async with asyncio.timeout(WAIT_S):
+                    while (r := await http.get("/api/v1/rounds/q2/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
+                        await asyncio.sleep(0.05)
+                results = r.json()
+                held = roles.tally_record()
+        finally:
+            await roles.stop_all()
+    print(
+        f"journaled {sum(decisions.values())}, duplicates {decisions.get('duplicate', 0)}, "
+        f"sent {sum(decisions.values()) - decisions.get('duplicate', 0)}, held by the tally "
+        f"{held}, counted {results['voters']} voters"
+    )
+    assert held == sum(decisions.values()) - decisions.get("duplicate", 0)
+    assert results["voters"] == PUBLISHED["voters"]
+    assert results["counts"] == PUBLISHED["counts"]
+
+
+async def until_up(http: httpx.AsyncClient) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get("/api/v1/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
