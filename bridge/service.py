@@ -44,6 +44,7 @@ from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
+from bridge.tally.lease import Lease
 from bridge.tally.ledger import Ledger
 from bridge.tally.receipts import Receipts
 from bridge.tally.results import RESULTS_DOC
@@ -100,6 +101,8 @@ class Service:
         self.publisher: VotePublisher | None = None
         self.tally: TallyEngine | None = None
         self.ledger: Ledger | None = None
+        self.lease: Lease | None = None
+        self._epochs: dict[str, int] = {}  # the highest tally epoch seen per round topic
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
@@ -185,6 +188,15 @@ class Service:
                 ledger=self.ledger,
                 local_bridge=s.bridge_id if "bridge" in self.roles else None,
                 epoch=int(time.time() * 1000),
+            )
+            self.lease = Lease(
+                self.link,
+                topics,
+                receipts,
+                standby=s.tally.standby,
+                renew_s=s.tally.renew_s,
+                lease_s=s.tally.lease_s,
+                clock=self.clock,
             )
             self.tally = TallyEngine(
                 self.link,
@@ -273,9 +285,11 @@ class Service:
                 self.ledger,
                 local="bridge" in self.roles,
             )
-            await self.tally.receipts.announce()
+            assert self.lease is not None
+            self.lease.on_active = self.tally.became_active
             self._spawn(self.tally.run(), "tally")
             self._spawn(self.tally.receipts.run(), "receipts")
+            self._spawn(self.lease.run(), "lease")
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
 
@@ -465,8 +479,15 @@ class Service:
         except ValueError:
             log.warning("ignoring a message on %s that is not JSON", topic)
             return
-        self.mirror.update(relative, doc)
         parts = relative.split("/")
+        if isinstance(doc, dict) and parts[0] == "round" and parts[-1] in ("tally", "results"):
+            # Fencing: once a tally with a higher lease epoch has spoken, an older one is not.
+            epoch = doc.get("epoch", 0)
+            if not isinstance(epoch, int) or epoch < self._epochs.get(relative, 0):
+                log.warning("ignoring %s from a tally of an older epoch (%s)", topic, epoch)
+                return
+            self._epochs[relative] = epoch
+        self.mirror.update(relative, doc)
         if (
             self.desk is not None
             and doc is not None

@@ -105,6 +105,18 @@ class RoundSettings(BaseModel):
     settle_ms: int = Field(500, ge=0, le=60000)
 
 
+class TallySettings(BaseModel):
+    """The tally owner, and a standby that takes over when it dies."""
+
+    # A standby counts everything (and keeps its own record) but publishes nothing until the
+    # active tally has not been heard for lease_s; then it takes over with a higher epoch.
+    standby: bool = False
+    # The active tally renews its lease this often; a standby takes over after lease_s of
+    # silence, so takeover is bounded by lease_s + renew_s.
+    renew_s: float = Field(1.0, gt=0, le=60)
+    lease_s: float = Field(3.0, gt=0, le=600)
+
+
 class EventSettings(BaseModel):
     """The event: its agenda and roster files (loaded once; the API edits them after)."""
 
@@ -160,6 +172,7 @@ class Settings(BaseSettings):
     journal: JournalSettings = JournalSettings()
     dedup: DedupSettings = DedupSettings()
     rounds: RoundSettings = RoundSettings()
+    tally: TallySettings = TallySettings()
     event: EventSettings = EventSettings()
     api: ApiSettings = ApiSettings()
     supervisor: SupervisorSettings = SupervisorSettings()

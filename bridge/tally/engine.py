@@ -210,8 +210,17 @@ class TallyEngine:
                 assert results is not None
                 await self._emit("results", self._topics.round_results(round_id), results)
 
+    def became_active(self) -> None:
+        """This tally took the lease over: publish every round as it stands here."""
+        for round_id in self.tallies:
+            self._mark(round_id)
+
     async def _emit(self, kind: str, topic: str, doc: dict[str, Any]) -> None:
-        """Publish ``doc`` retained on ``topic`` and hand it to in-process listeners."""
+        """Publish ``doc`` retained on ``topic`` and hand it to in-process listeners; only
+        the tally holding the lease publishes, and says under which epoch."""
+        if not self.receipts.active:
+            return
+        doc["epoch"] = self.receipts.epoch
         await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
         for listener in self.listeners:
             listener(kind, doc)

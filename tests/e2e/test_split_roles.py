@@ -29,6 +29,7 @@ from tests.conftest import free_port
 
 WAIT_S = 60.0
 PUBLISHED = {"voters": 147, "counts": {"A": 15, "B": 118, "C": 8, "D": 6, "E": 0}}
+ROLES = {"bridge": "bridge", "tally": "tally", "standby": "tally", "api": "api"}
 
 
 def pieces(data: bytes, n: int) -> list[bytes]:
@@ -50,29 +51,33 @@ class Roles:
         common = f'bridge_id = "venue1"\n[mqtt]\nurl = "{broker}"\nbase = "{self.base}"\n'
         common += "batch_interval_ms = 10\nresend_after_s = 1.0\nresend_max_s = 2.0\n"
         common += "[rounds]\ngrace_s = 0.3\n[supervisor]\nbackoff_min_s = 0.05\n"
-        for role in ("bridge", "tally", "api"):
-            text = common + f'[journal]\npath = "{tmp_path / role}.sqlite3"\n'
+        for name, role in ROLES.items():
+            text = common + f'[journal]\npath = "{tmp_path / name}.sqlite3"\n'
+            if name == "standby":
+                text += "[tally]\nstandby = true\nrenew_s = 0.2\nlease_s = 2.0\n"
+            elif role == "tally":
+                text += "[tally]\nrenew_s = 0.2\nlease_s = 2.0\n"
             if role == "api":
                 text += f"[api]\nport = {self.api_port}\n"
             if role == "bridge":
                 text += (
                     f'[[receivers]]\nname = "rx1"\ndriver = "iskipper"\nurl = "{receiver_url}"\n'
                 )
-            (tmp_path / f"{role}.toml").write_text(text)
+            (tmp_path / f"{name}.toml").write_text(text)
         self.procs: dict[str, asyncio.subprocess.Process] = {}
 
-    async def start(self, role: str) -> None:
-        self.procs[role] = await asyncio.create_subprocess_exec(
+    async def start(self, name: str) -> None:
+        self.procs[name] = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "arsbridge.cli",
-            role,
+            ROLES[name],
             "--config",
-            str(self.tmp / f"{role}.toml"),
+            str(self.tmp / f"{name}.toml"),
             cwd=self.tmp,
             env=os.environ,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=(self.tmp / f"{role}.log").open("ab"),
+            stderr=(self.tmp / f"{name}.log").open("ab"),
         )
 
     async def kill(self, role: str) -> None:
@@ -101,8 +106,8 @@ class Roles:
         finally:
             db.close()
 
-    def tally_record(self) -> int:
-        db = sqlite3.connect(self.tmp / "tally.sqlite3")
+    def tally_record(self, name: str = "tally") -> int:
+        db = sqlite3.connect(self.tmp / f"{name}.sqlite3")
         try:
             (n,) = db.execute("SELECT COUNT(*) FROM tally_presses").fetchone()
             return int(n)
@@ -195,3 +200,56 @@ async def until_up(http: httpx.AsyncClient) -> None:
                 if (await http.get("/api/v1/health")).status_code == 200:
                     return
             await asyncio.sleep(0.05)
+
+
+async def test_a_standby_tally_takes_over_when_the_active_one_dies(
+    tmp_path: Path, captures: Path, mosquitto_url: str
+) -> None:
+    data = (captures / "iskipper-2017-04-13" / "2017-04-13-q3.txt").read_bytes()
+    presses = replay("iskipper", data).presses
+    first, second = pieces(data, 2)
+    async with PtyEndpoint() as endpoint:
+        roles = Roles(tmp_path, mosquitto_url, endpoint.url)
+        try:
+            async with (
+                watching(mosquitto_url, f"{roles.base}/tally/state") as lease,
+                watching(mosquitto_url, f"{roles.base}/bridge/venue1/acked") as acked,
+                watching(mosquitto_url, f"{roles.base}/rx/rx1/availability") as receiver,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{roles.api_port}", timeout=5) as http,
+            ):
+                for name in ("api", "tally", "bridge"):
+                    await roles.start(name)
+                await until_up(http)
+                await until(lambda: lease.get("state") == "active", "an active tally")
+                active = lease["tally"]
+                await roles.start("standby")  # it stands by: the active tally renews its lease
+                r = await http.post("/api/v1/rounds/q3/open", json={"timer": False})
+                assert r.status_code == 200, r.text
+                await until(lambda: receiver.get("state") == "online", "the bridge reading")
+                await stream_bytes(endpoint, first, speed=50)
+                await roles.kill("tally")
+                killed = asyncio.get_running_loop().time()
+                await until(lambda: lease.get("tally") not in (None, active), "a takeover")
+                takeover_s = asyncio.get_running_loop().time() - killed
+                await stream_bytes(endpoint, second, speed=50)
+                await until(lambda: sum(roles.bridge_journal()[1].values()) == presses, "journaled")
+                last, decisions = roles.bridge_journal()
+                await until(lambda: acked.get("upto") == last, "the new tally holds every press")
+                assert acked["tally"] == lease["tally"]
+                r = await http.post("/api/v1/rounds/q3/close")
+                assert r.status_code == 200, r.text
+                async with asyncio.timeout(WAIT_S):
+                    while (r := await http.get("/api/v1/rounds/q3/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
+                        await asyncio.sleep(0.05)
+                results = r.json()
+                held = roles.tally_record("standby")
+        finally:
+            await roles.stop_all()
+    print(
+        f"takeover after {takeover_s:.2f} s; journaled {sum(decisions.values())}, duplicates "
+        f"{decisions.get('duplicate', 0)}, held by the new tally {held}, "
+        f"counted {results['voters']} voters"
+    )
+    assert results["epoch"] == lease["epoch"]
+    assert results["voters"] == 150
+    assert results["counts"] == {"A": 17, "B": 2, "C": 9, "D": 119, "E": 3}
