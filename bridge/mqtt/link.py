@@ -37,11 +37,24 @@ class BrokerAddress:
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
-    """``mqtt://host:port`` (or ``tcp://``) as a host and port; 1883 when no port is given."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+    """``mqtt://host:port`` (or ``tcp://``) as a host and port; 1883 when no port is given;
+    of a cluster's ``mqtt://host1:port1,host2:port2``, the first."""
+    return parse_broker_urls(url)[0]
+
+
+def parse_broker_urls(url: str) -> list[BrokerAddress]:
+    """Every node of ``mqtt://host1:port1,host2:port2,...`` (one node: ``mqtt://host:port``)."""
+    scheme, sep, rest = url.partition("://")
+    nodes = rest.split("/", 1)[0].split(",") if sep else []
+    addresses = []
+    for node in nodes:
+        parts = urlsplit(f"{scheme}://{node}")
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
+        addresses.append(BrokerAddress(parts.hostname, parts.port or 1883))
+    if not addresses:
         raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
-    return BrokerAddress(parts.hostname, parts.port or 1883)
+    return addresses
 
 
 class MqttLink:
@@ -60,8 +73,12 @@ class MqttLink:
         timeout_s: float = 10.0,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
+        alternates: tuple[BrokerAddress, ...] = (),
     ) -> None:
         self.host, self.port = host, port
+        # The nodes of a cluster: a lost or refused connection moves on to the next one.
+        self._nodes = (BrokerAddress(host, port), *alternates)
+        self._node = 0
         self.client_id = client_id
         self._will = aiomqtt.Will(will[0], will[1], qos=1, retain=True) if will else None
         self._auth = (username, password)
@@ -155,6 +172,9 @@ class MqttLink:
             finally:
                 self.connected.clear()
                 self._client = None
+            if len(self._nodes) > 1:
+                self._node = (self._node + 1) % len(self._nodes)
+                self.host, self.port = self._nodes[self._node].host, self._nodes[self._node].port
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self._backoff[1])
 
@@ -184,14 +204,15 @@ def link_from_settings(
 ) -> MqttLink:
     """The link ``[mqtt]`` describes (``url = "embedded"``: the ``[broker]`` on loopback)."""
     m = settings.mqtt
+    alternates: tuple[BrokerAddress, ...] = ()
     if m.url == "embedded":
         host, port = settings.broker.host, settings.broker.port
     else:
         try:
-            address = parse_broker_url(m.url)
+            nodes = parse_broker_urls(m.url)
         except ValueError as exc:
             raise ConfigError(f"mqtt.url (ARS_MQTT_URL): {exc}") from None
-        host, port = address.host, address.port
+        host, port, alternates = nodes[0].host, nodes[0].port, tuple(nodes[1:])
     return MqttLink(
         host,
         port,
@@ -203,4 +224,5 @@ def link_from_settings(
         timeout_s=m.publish_timeout_s,
         reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s,
+        alternates=alternates,
     )
