@@ -88,7 +88,9 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
 
     @app.exception_handler(RosterError)
     async def roster_error(request: Request, exc: RosterError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse(
+            {"detail": str(exc), "problems": list(exc.problems)}, status_code=exc.status
+        )
 
     @app.exception_handler(AgendaError)
     async def agenda_error(request: Request, exc: AgendaError) -> JSONResponse:

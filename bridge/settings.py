@@ -98,9 +98,14 @@ class EventSettings(BaseModel):
     """The event: its agenda and roster files (loaded once; the API edits them after)."""
 
     agenda: Path | None = None  # e.g. config/agendas/vestegn-summit.toml
-    roster: Path | None = None  # CSV: id,name,segment,table,seat,organisation,handset
+    roster: Path | None = None  # CSV (comma or semicolon) or .xlsx, with an id column
     # Segments with fewer voters than this are not split out in results (privacy).
     min_segment: int = Field(5, ge=1, le=1000)
+    # An uploaded roster larger than this is refused before it is parsed: a sheet of a few
+    # thousand delegates is well under 1 MB as CSV or .xlsx.
+    roster_max_bytes: int = Field(4_000_000, ge=1024, le=100_000_000)
+    # More participants than this is a wrong file (a whole register), not an event's roster.
+    roster_max_rows: int = Field(5000, ge=1, le=100_000)
 
 
 class ApiSettings(BaseModel):
