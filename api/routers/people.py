@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,21 +108,3 @@ async def pair_next(body: NextHandset, desk: DeskDep) -> Participant:
 @router.delete("/pairing/{participant_id}")
 async def unpair(participant_id: str, desk: DeskDep) -> Participant:
     return await desk.pair(participant_id, None)
-
-
-@router.get("/handsets")
-async def handsets(service: ServiceDep) -> list[dict[str, Any]]:
-    """Every handset heard this session: where and when, signal, battery, who holds it."""
-    roster = service.desk.roster if service.desk is not None else None
-    out = []
-    for handset, seen in sorted(service.handsets().items()):
-        holder = roster.holder(handset) if roster is not None else None
-        out.append(
-            {
-                "handset": handset,
-                **seen,
-                "participant": holder.id if holder is not None else None,
-                "name": holder.name if holder is not None else None,
-            }
-        )
-    return out

@@ -301,8 +301,8 @@ def recount(
     intake.update_round(state)
     tally = RoundTally(state, seating=seating, min_segment=min_segment)
     for rec in records:
-        if rec.decision is Decision.BAD_FRAME:
-            continue
+        if rec.decision in (Decision.BAD_FRAME, Decision.SUSPECT):
+            continue  # a held press stays out of every count until the delegate presses again
         press = Press(rec.receiver, rec.handset, rec.key, rec.t, rec.seq, rec.rssi, rec.battery)
         tally.apply(intake.decide(press, rec.id))
     return tally
