@@ -176,6 +176,7 @@ class RollCall:
         ]
         missing = [r for r in expected if r["last"] is None or r["last"] < self.since]
         return {
+            "running": True,
             "since": self.since,
             "table": self.table,
             "expected": len(expected),

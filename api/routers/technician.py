@@ -116,8 +116,12 @@ async def start_roll_call(
 
 @router.get("/rollcall")
 async def roll_call(request: Request, service: ServiceDep) -> dict[str, Any]:
-    """The running roll call: paired handsets expected, heard since it began, and missing."""
-    return _roll_call(request).report(_board(service))
+    """The running roll call: paired handsets expected, heard since it began, and missing;
+    ``{"running": false}`` when none runs."""
+    call: RollCall | None = getattr(request.app.state, "roll_call", None)
+    if call is None:
+        return {"running": False}
+    return call.report(_board(service))
 
 
 @router.delete("/rollcall", status_code=204)
