@@ -93,6 +93,34 @@ async def test_a_jammer_during_a_carrier_error_is_flagged_everywhere(
 
 
 @pytest.mark.parametrize("broker", ["embedded"])
+async def test_a_receiver_with_a_backlog_is_flagged(tmp_path: Path, broker: str) -> None:
+    async with PtyEndpoint() as endpoint:
+        air = Air(RfConditions(), seed=37, host_acks=True)
+        sim = ArsRxSimulator(endpoint, air, speed=SPEED, status_period_s=0.05)
+        playing = asyncio.create_task(sim.run(), name="sim-arsrx")
+        receiver = {"name": "rx1", "driver": "arsrx", "url": endpoint.url}
+        settings = service_settings(
+            tmp_path, broker, receivers=[receiver], mqtt={"handsets_interval_ms": 50}
+        )
+        try:
+            async with running(settings) as svc:
+                core = svc.service.core
+                assert core is not None
+                await svc.until(lambda: sim.state is RxState.IDLE, "handshake done")
+                await svc.until(
+                    lambda: "rx_queue_depth" in core.receivers["rx1"].stats.extra, "a STATUS read"
+                )
+                assert "rx1" not in core.watch.receivers
+                sim.queue_depth = 40  # the host link stalls; events pile up in the receiver
+                await svc.until(lambda: "rx1" in core.watch.receivers, "the receiver flagged")
+                flags = (await http_get(svc, "/api/v1/receivers"))["rx1"]["flags"]
+        finally:
+            playing.cancel()
+            await asyncio.gather(playing, return_exceptions=True)
+    assert flags == [{**flags[0], "kind": "backlog", "reason": "40 events queued for the host"}]
+
+
+@pytest.mark.parametrize("broker", ["embedded"])
 async def test_damaged_frames_flag_the_receiver_and_idle_chatter_does_not(
     tmp_path: Path, broker: str
 ) -> None:
