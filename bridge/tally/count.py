@@ -226,7 +226,7 @@ class RoundTally:
         groups: dict[str, list[str]] = {}
         for handset, answer in answers.items():
             name = group_of(handset)
-            if name:
+            if name is not None:  # "" is a group too: participants with no segment
                 groups.setdefault(name, []).append(answer)
         question = self.state.question
         out: dict[str, Any] = {}
