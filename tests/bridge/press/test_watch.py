@@ -1,6 +1,7 @@
 """The fault watch on simulated air: each fault raised by the simulated fault that should
-raise it, on the simulators of every family that can produce it (ARS-RX, and the i>clicker
-remotes of an iSkipper receiver), and 220 delegates voting normally raising none."""
+raise it, on the simulators of every family that can produce it (every serial family for a
+held key or a handset on two receivers; ARS-RX alone reports sequence numbers, signal and
+battery), and 220 delegates voting normally raising none on any of them."""
 
 from __future__ import annotations
 
@@ -15,34 +16,40 @@ from drivers.arsrx.spec import RxState
 from drivers.base import Press, ReceiverStats
 from firmware_sim.arsrx import ArsRxSimulator
 from firmware_sim.audience import Audience, PlannedPress, VotePlan, make_handset_ids
-from firmware_sim.iskipper import SimulatedIskipper
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.radio import Air, RfConditions
 from firmware_sim.receiver import SimulatedReceiver
+from firmware_sim.registry import SIMULATORS, load_simulator
 from tests.bridge.press.onair import T0, bridge
 
-FAMILIES = {"arsrx": "arsrx", "iskipper": "iclicker"}  # driver: handset-ID form
+FAMILIES = sorted(SIMULATORS)  # every serial family: ARS-RX, iSkipper (i>clicker), ...
 
 
 def simulator(driver: str, endpoint: PtyEndpoint, air: Air) -> SimulatedReceiver:
-    if driver == "arsrx":
-        sim = ArsRxSimulator(endpoint, air)
+    sim = load_simulator(driver).create_simulator(endpoint, air)
+    if isinstance(sim, ArsRxSimulator):
         sim.state = RxState.POLLING  # the host's handshake is done
-        return sim
-    return SimulatedIskipper(endpoint, air)
+    return sim
+
+
+def ids(driver: str, n: int, seed: int) -> list[str]:
+    return make_handset_ids(n, load_simulator(driver).ID_FAMILY, seed=seed)
 
 
 def air_for(driver: str, seed: int, loss: float = 0.1) -> Air:
-    return Air(RfConditions(loss=loss), seed=seed, host_acks=driver == "arsrx")
+    module = load_simulator(driver)
+    return Air(
+        RfConditions(loss=loss), seed=seed, host_acks=module.HOST_ACKS, one_way=module.ONE_WAY
+    )
 
 
 def one(handset: str, key: str, at: float) -> VotePlan:
     return VotePlan(("A", "B", "C", "D"), at + 1, (PlannedPress(at, handset, key),))
 
 
-@pytest.mark.parametrize("driver", sorted(FAMILIES))
+@pytest.mark.parametrize("driver", FAMILIES)
 async def test_220_delegates_voting_normally_raise_no_flag(tmp_path: Path, driver: str) -> None:
-    handsets = make_handset_ids(220, FAMILIES[driver], seed=4)
+    handsets = ids(driver, 220, seed=4)
     audience = Audience(handsets, seed=5)
     async with PtyEndpoint() as endpoint, bridge(tmp_path) as b:
         air = air_for(driver, seed=6, loss=0.15)
@@ -59,9 +66,9 @@ async def test_220_delegates_voting_normally_raise_no_flag(tmp_path: Path, drive
     assert b.flags() == {}
 
 
-@pytest.mark.parametrize("driver", sorted(FAMILIES))
+@pytest.mark.parametrize("driver", FAMILIES)
 async def test_a_key_held_down_is_flagged_stuck(tmp_path: Path, driver: str) -> None:
-    handsets = make_handset_ids(30, FAMILIES[driver], seed=7)
+    handsets = ids(driver, 30, seed=7)
     stuck = handsets[0]
     async with PtyEndpoint() as endpoint, bridge(tmp_path) as b:
         air = air_for(driver, seed=8)
@@ -122,11 +129,11 @@ async def test_one_handset_at_two_signal_strengths_at_once_is_held(tmp_path: Pat
     assert b.flags() == {victim: ["spoofing"]}
 
 
-@pytest.mark.parametrize("driver", sorted(FAMILIES))
+@pytest.mark.parametrize("driver", FAMILIES)
 async def test_one_handset_heard_on_two_distant_receivers_at_once_is_held(
     tmp_path: Path, driver: str
 ) -> None:
-    victim = make_handset_ids(1, FAMILIES[driver], seed=16)[0]
+    victim = ids(driver, 1, seed=16)[0]
     far = {"far_apart": [("hall-a", "hall-c")]}
     async with PtyEndpoint() as endpoint, bridge(tmp_path, **far) as b:
         near = air_for(driver, seed=17, loss=0.0)
