@@ -32,7 +32,7 @@ from drivers.base import Press, ReceiverStats
 
 HANDSET_FLAGS = ("stuck", "jamming", "spoofing", "battery")
 RECEIVER_FLAGS = ("errors", "bad_frames", "backlog")
-MAX_HEARD = 64  # sightings kept per handset: more than stuck_max_frames' useful range
+MIN_HEARD = 64  # sightings kept per handset, at least (more when the thresholds need it)
 
 
 @dataclass(slots=True)
@@ -77,6 +77,8 @@ class FaultWatch:
         self.raised: Counter[str] = Counter()  # flags raised since start, by kind
         self.changed = False  # a flag was raised or dropped since the bridge last published
         self._heard: dict[str, deque[_Sighting]] = {}
+        # Enough sightings to count past either threshold within its window.
+        self._keep = max(MIN_HEARD, settings.stuck_max_frames + 1, settings.jam_min_frames)
         self._seq: dict[str, int] = {}
         self._samples: dict[str, deque[_ReceiverSample]] = {}
         self._errors: dict[str, int] = {}
@@ -136,7 +138,7 @@ class FaultWatch:
         s = self.settings
         heard = self._heard.get(handset)
         if heard is None:
-            heard = self._heard[handset] = deque(maxlen=MAX_HEARD)
+            heard = self._heard[handset] = deque(maxlen=self._keep)
         heard.append(_Sighting(t, receiver, rssi))
         recent = sum(1 for x in heard if t - x.t <= s.stuck_window_s)
         if recent > s.stuck_max_frames:

@@ -189,3 +189,10 @@ def test_clearing_a_handset_starts_its_sequence_afresh() -> None:
     assert watch.clear("0A1B2C")
     assert watch.suspect(later) is None  # the technician checked the handset
     assert not watch.clear("0A1B2C")
+
+
+def test_a_high_stuck_threshold_is_still_reached() -> None:
+    watch = FaultWatch(FaultSettings(stuck_max_frames=100, stuck_window_s=10))
+    for i in range(101):
+        watch.heard("0A1B2C", "rx1", T0 + i * 0.05, None, None)
+    assert watch.flags_of("0A1B2C")[0]["reason"] == "101 transmissions in 10 s (a key held down?)"
