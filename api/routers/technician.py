@@ -51,6 +51,23 @@ async def clear_flags(handset: str, service: ServiceDep) -> dict[str, Any]:
     return {"handset": handset.strip().upper(), "flags": []}
 
 
+@router.post("/handsets/{handset}/release")
+async def release_held_press(handset: str, service: ServiceDep) -> dict[str, Any]:
+    """The technician vouches for the press held as suspected spoofing: it is decided now
+    (counted if its round was open when it was pressed) and the handset's flags go."""
+    if service.core is None:
+        raise HTTPException(503, "this process does not run the bridge role (receivers)")
+    rec = service.core.release(handset.strip().upper())
+    if rec is None:
+        raise HTTPException(404, f"no press of handset {handset!r} is held on this bridge")
+    return {
+        "handset": rec.handset,
+        "key": rec.key,
+        "decision": rec.decision.value,
+        "round": rec.round,
+    }
+
+
 @router.get("/receivers")
 async def receivers(service: ServiceDep) -> dict[str, Any]:
     """Every receiver: online or not, its error, its counters and its flags. ``chatter`` is

@@ -129,6 +129,9 @@ function renderHandsets() {
       actions.push(el("button", { type: "button", class: "link-button unpair", onclick: () => unpair(h) }, "unpair"));
       actions.push(el("button", { type: "button", class: "link-button replace", onclick: () => replace(h) }, "replace…"));
     }
+    if (h.flags.some((f) => f.kind === "spoofing")) {
+      actions.push(el("button", { type: "button", class: "link-button release", onclick: () => release(h) }, "count held press"));
+    }
     if (h.flags.some((f) => f.kind !== "silent")) {
       actions.push(el("button", { type: "button", class: "link-button clear", onclick: () => clearFlags(h) }, "clear flags"));
     }
@@ -177,6 +180,17 @@ async function replace(h) {
     { participant: h.participant, timeout_s: NEXT_PRESS_S },
     `Waiting up to ${NEXT_PRESS_S} s: press any key on the replacement for ${h.participant}.`,
   );
+}
+
+async function release(h) {
+  // The technician checked the handset and vouches for the press the service held.
+  try {
+    const r = await api("POST", `/api/v1/handsets/${encodeURIComponent(h.handset)}/release`);
+    pairingMessage(`The held press ${r.key} of ${h.handset} was taken: ${r.decision}.`, false);
+  } catch (err) {
+    pairingMessage(err.message, true);
+  }
+  poll();
 }
 
 async function clearFlags(h) {

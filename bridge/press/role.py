@@ -182,6 +182,17 @@ class BridgeCore:
         else:
             self.journal.append(self.intake.bad_frame(event, self.journal.next_id()))
 
+    def release(self, handset: str) -> Record | None:
+        """Decide and journal the press held as suspect for ``handset``, as the technician
+        asked; None when none is held. It counts only as the round's rules allow at its time."""
+        press = self.watch.release(handset)
+        if press is None:
+            return None
+        rec = self.intake.decide(press, self.journal.next_id())
+        rec.detail = "; ".join(filter(None, (rec.detail, "released by the technician")))
+        self.journal.append(rec)
+        return rec
+
     def _heard(
         self,
         handset: str,

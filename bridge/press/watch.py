@@ -76,6 +76,7 @@ class FaultWatch:
         self.receivers: dict[str, dict[str, Flag]] = {}
         self.raised: Counter[str] = Counter()  # flags raised since start, by kind
         self.changed = False  # a flag was raised or dropped since the bridge last published
+        self.held: dict[str, Press] = {}  # the latest press held as suspect, by handset
         self._heard: dict[str, deque[_Sighting]] = {}
         # Enough sightings to count past either threshold within its window.
         self._keep = max(MIN_HEARD, settings.stuck_max_frames + 1, settings.jam_min_frames)
@@ -103,6 +104,7 @@ class FaultWatch:
             reason = self._odd_sighting(press)
         if reason is not None:
             self._raise(self.handsets, press.handset, "spoofing", reason, press.t)
+            self.held[press.handset] = press
         return reason
 
     def _odd_sighting(self, press: Press) -> str | None:
@@ -153,12 +155,24 @@ class FaultWatch:
             self._raise(self.handsets, handset, "battery", f"battery at {battery} %", t)
 
     def clear(self, handset: str) -> bool:
-        """The technician dealt with ``handset``: its flags go, its sequence starts afresh."""
+        """The technician dealt with ``handset``: its flags and held press go, its sequence
+        starts afresh."""
         self._seq.pop(handset, None)
         self._heard.pop(handset, None)
+        self.held.pop(handset, None)
         dropped = self.handsets.pop(handset, None) is not None
         self.changed = self.changed or dropped
         return dropped
+
+    def release(self, handset: str) -> Press | None:
+        """The technician vouches for the press held for ``handset``: it is returned to be
+        decided, its sequence becomes the handset's, and the handset's flags go."""
+        press = self.held.get(handset)
+        if press is None:
+            return None
+        self.clear(handset)
+        self.accepted(press)
+        return press
 
     # Receivers (reviewed every few seconds, not per press).
 

@@ -196,3 +196,24 @@ def test_a_high_stuck_threshold_is_still_reached() -> None:
     for i in range(101):
         watch.heard("0A1B2C", "rx1", T0 + i * 0.05, None, None)
     assert watch.flags_of("0A1B2C")[0]["reason"] == "101 transmissions in 10 s (a key held down?)"
+
+
+async def test_a_held_press_the_technician_vouches_for_is_decided_then(tmp_path: Path) -> None:
+    victim = make_handset_ids(1, "arsrx", seed=22)[0]
+    async with PtyEndpoint() as endpoint, bridge(tmp_path) as b:
+        air = air_for("arsrx", seed=23, loss=0.0)
+        b.listen("rx1", "arsrx", simulator("arsrx", endpoint, air))
+        air.load(one(victim, "A", 1.0))
+        b.play(3)
+        air.handset(victim).seq = 60  # the delegate swapped batteries: the counter jumped
+        air.load(one(victim, "D", 0.5))
+        b.play(6)
+        assert b.core.release("0A0A0A") is None  # nothing held for that handset
+        released = b.core.release(victim)
+        records = await b.records()
+    assert released is not None
+    assert (released.key, released.decision, released.answer) == ("D", Decision.CHANGED, "D")
+    assert released.detail == "released by the technician"
+    assert [r.decision for r in records if r.handset == victim][-1] is Decision.CHANGED
+    assert Decision.SUSPECT in {r.decision for r in records}
+    assert b.flags() == {}
