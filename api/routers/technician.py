@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -126,7 +125,7 @@ async def start_roll_call(
     seated = service.desk.roster.seated() if service.desk is not None else {}
     if table is not None and table not in seated:
         raise HTTPException(404, f"no participant is seated at table {table!r}")
-    call = RollCall(time.time(), table)
+    call = RollCall(service.clock.time(), table)  # the clock receivers stamp presses with
     request.app.state.roll_call = call
     return call.report(_board(service))
 
