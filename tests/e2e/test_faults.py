@@ -62,6 +62,9 @@ async def test_a_jammer_during_a_carrier_error_is_flagged_everywhere(
                 )
                 jamming = (await http.get("/api/v1/handsets", params={"flag": "jamming"})).json()
                 board = (await http.get("/api/v1/handsets")).json()
+                by_text = (await http.get("/api/v1/handsets", params={"q": "P11"})).json()
+                elsewhere = await http.get("/api/v1/handsets", params={"receiver": "rx9"})
+                bogus = await http.get("/api/v1/handsets", params={"flag": "haunted"})
                 receivers = (await http.get("/api/v1/receivers")).json()
                 health = (await http.get("/api/v1/health")).json()
                 metrics = (await http.get("/metrics")).text
@@ -79,6 +82,10 @@ async def test_a_jammer_during_a_carrier_error_is_flagged_everywhere(
     # Flagged handsets come first: the jammer and the paired handset never heard.
     assert {board[0]["handset"], board[1]["handset"]} == {jammer, silent}
     assert not board[2]["flags"]
+    assert [row["handset"] for row in by_text] == [silent]
+    assert elsewhere.json() == []
+    assert bogus.status_code == 422
+    assert "flag must be one of" in bogus.json()["detail"]
     silent_row = next(row for row in board if row["handset"] == silent)
     assert silent_row["flags"][0]["kind"] == "silent"
     assert silent_row["participant"] == "p11"
