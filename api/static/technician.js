@@ -286,14 +286,16 @@ function useHandset(id) {
 
 function renderParticipants() {
   const select = $("pair-participant");
-  const signature = JSON.stringify(participants.map((p) => [p.id, p.name, p.handset]));
+  const signature = JSON.stringify(participants.map((p) => [p.id, p.name, p.handset, p.attributes]));
   if (select.dataset.signature === signature) return;
   select.dataset.signature = signature;
   const chosen = select.value;
   const without = participants.filter((p) => !p.handset);
   const withHandset = participants.filter((p) => p.handset);
+  // The organiser's own columns (municipality, sector...) are shown as they were imported.
+  const extra = (p) => Object.entries(p.attributes || {}).map(([k, v]) => ` · ${k}: ${v}`).join("");
   const option = (p) =>
-    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (table ${p.table}${p.seat ? ", seat " + p.seat : ""})` : ""}${p.handset ? " · has " + p.handset : ""}`);
+    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (table ${p.table}${p.seat ? ", seat " + p.seat : ""})` : ""}${extra(p)}${p.handset ? " · has " + p.handset : ""}`);
   select.replaceChildren(
     el("option", { value: "" }, "— choose a participant —"),
     el("optgroup", { label: `Without a handset (${without.length})` }, without.map(option)),

@@ -109,6 +109,7 @@ async def test_results_by_municipality_and_sector_from_api_report_and_exports(
                     lambda: svc.service.results("infrastructure") is not None, "results published"
                 )
                 results = (await http.get("/api/v1/rounds/infrastructure/results")).json()
+                kept = (await http.get("/api/v1/participants.csv")).text.splitlines()
                 groups_csv = (await http.get("/api/v1/rounds/infrastructure/groups.csv")).text
                 report = (await http.get("/api/v1/rounds/infrastructure/report.html")).text
         finally:
@@ -121,6 +122,9 @@ async def test_results_by_municipality_and_sector_from_api_report_and_exports(
             out.setdefault(group_of[handset], Counter())[answer] += 1
         return {g: {k: c[k] for k in "ABCD"} for g, c in out.items()}
 
+    # The organiser's columns are kept, after arsbridge's own.
+    assert kept[0] == "id,name,segment,table,seat,organisation,handset,municipality,sector"
+    assert kept[1].endswith(f",{delegates[0]},Høje-Taastrup,public")
     by_town, by_sector = expected(town), expected(sector)
     groups = results["groups"]
     assert set(groups) == {"municipality", "sector"}
