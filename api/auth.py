@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERSONAL = re.compile(
-    r"^/api/v1/(participants|pairing|handsets|votes\.csv|rounds/[^/]+/votes\.csv)"
+    r"^/api/v1/(participants|pairing|handsets|rollcall|votes\.csv|rounds/[^/]+/votes\.csv)"
 )
 
 

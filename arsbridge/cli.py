@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
             "export",
             help="write an event's results, presses and printable report as files",
             description="Read the event's journal (the [journal] path of the config, or "
-            "--journal) and write results.csv, votes.csv, results.json and report.html for "
-            "every round, or for the rounds named with --round. Works during and after the event.",
+            "--journal) and write results.csv, groups.csv, votes.csv, results.json and "
+            "report.html for every round, or for the rounds named with --round. Works during "
+            "and after the event.",
         )
     )
     ex.add_argument(

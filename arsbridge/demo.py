@@ -16,7 +16,7 @@ from typing import Any
 
 from arsbridge.simulation import AGENDA, ROSTER, plan_for
 from bridge.event.agenda import load_agenda
-from bridge.event.roster import load_roster
+from bridge.event.roster_files import load_roster
 from bridge.event.rounds import PhaseName, RoundStatus
 from bridge.service import Service
 from bridge.settings import ReceiverSettings, Settings

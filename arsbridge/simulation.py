@@ -19,7 +19,8 @@ from pathlib import Path
 from bridge.clock import ManualClock
 from bridge.event.agenda import Agenda, Theme, load_agenda
 from bridge.event.questions import LETTERS, Kind, Question
-from bridge.event.roster import Roster, load_roster
+from bridge.event.roster import Roster
+from bridge.event.roster_files import load_roster
 from bridge.event.rounds import PhaseName, RoundStatus
 from bridge.reports.export import Exported, export_event
 from bridge.service import Service

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bridge import VERSION
+from bridge.event.roster import Roster
 from drivers.base import Receiver
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ def health_report(service: Service) -> dict[str, Any]:
         warnings += ["journal_low_space"] if journal.low_space else []
         out["decisions"] = dict(service.core.decisions)
         out["handsets_heard"] = len(service.core.handsets)
+        out["flags"] = service.core.watch.document()
     if service.store_failure:
         out["event_store"] = {"state": "failed", "error": service.store_failure}
         warnings.append("event_store_failed")
@@ -87,6 +90,7 @@ def _stats(receiver: Receiver | None) -> dict[str, int]:
         "presses": st.presses,
         "rejected": st.rejected,
         "noise": st.noise,
+        "errors": st.errors,
         **st.extra,
     }
 
@@ -99,3 +103,99 @@ def latest_sightings(tables: Iterable[dict[str, dict[str, Any]]]) -> dict[str, d
             if handset not in merged or seen["last"] > merged[handset]["last"]:
                 merged[handset] = seen
     return merged
+
+
+# The technician's board: every handset heard or paired, flagged ones first.
+
+
+def handset_board(
+    roster: Roster | None, sightings: dict[str, dict[str, Any]], *, since: float | None = None
+) -> list[dict[str, Any]]:
+    """Handsets heard (with their flags) and paired ones never heard (flagged ``silent``);
+    with ``since``, paired handsets not heard since then are ``silent`` too."""
+    paired = {p.handset: p for p in roster.participants() if p.handset} if roster else {}
+    rows = []
+    for handset in set(sightings) | set(paired):
+        seen = sightings.get(handset, {})
+        holder = paired.get(handset)
+        flags = list(seen.get("flags", []))
+        last = seen.get("last")
+        if holder is not None and (last is None or (since is not None and last < since)):
+            reason = "paired, never heard" if last is None else "not heard since the roll call"
+            flags.append({"kind": "silent", "reason": reason, "since": since, "last": last})
+        rows.append(
+            {
+                "handset": handset,
+                "rx": seen.get("rx"),
+                "last": last,
+                "presses": seen.get("presses", 0),
+                "rssi": seen.get("rssi"),
+                "bat": seen.get("bat"),
+                "participant": holder.id if holder else None,
+                "name": holder.name if holder else None,
+                "table": holder.table if holder else None,
+                "seat": holder.seat if holder else None,
+                "flags": flags,
+            }
+        )
+    rows.sort(key=lambda r: (not r["flags"], _table_key(r["table"]), r["handset"]))
+    return rows
+
+
+def _table_key(table: str | None) -> tuple[int, str]:
+    if table is None or table == "":
+        return (1 << 31, "")
+    return (int(table), table) if table.isdigit() else (1 << 30, table)
+
+
+def board_filter(
+    rows: list[dict[str, Any]],
+    *,
+    flag: str | None = None,
+    table: str | None = None,
+    receiver: str | None = None,
+    text: str | None = None,
+) -> list[dict[str, Any]]:
+    """The rows with a flag of kind ``flag`` (``any`` for any), at ``table``, last heard on
+    ``receiver``, and containing ``text`` in handset, participant or name."""
+    needle = (text or "").casefold()
+
+    def keep(row: dict[str, Any]) -> bool:
+        kinds = {f["kind"] for f in row["flags"]}
+        return (
+            (flag is None or (flag == "any" and bool(kinds)) or flag in kinds)
+            and (table is None or row["table"] == table)
+            and (receiver is None or row["rx"] == receiver)
+            and (
+                not needle
+                or any(
+                    needle in str(row[k] or "").casefold()
+                    for k in ("handset", "participant", "name")
+                )
+            )
+        )
+
+    return [r for r in rows if keep(r)]
+
+
+@dataclass(frozen=True, slots=True)
+class RollCall:
+    """ "Press any key": from ``since``, for the room or one ``table``."""
+
+    since: float
+    table: str | None = None
+
+    def report(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Who is expected (paired, in scope), who has been heard since, who is missing."""
+        expected = [
+            r for r in rows if r["participant"] and (self.table is None or r["table"] == self.table)
+        ]
+        missing = [r for r in expected if r["last"] is None or r["last"] < self.since]
+        return {
+            "running": True,
+            "since": self.since,
+            "table": self.table,
+            "expected": len(expected),
+            "heard": len(expected) - len(missing),
+            "missing": missing,
+        }

@@ -41,6 +41,7 @@ from bridge.press.intake import Intake
 from bridge.press.journal import Journal, JournalHealth
 from bridge.press.publisher import VotePublisher
 from bridge.press.role import BridgeCore
+from bridge.press.watch import FaultWatch
 from bridge.settings import ConfigError, Settings
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
@@ -174,6 +175,7 @@ class Service:
                 publisher=self.publisher,
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
+                watch=FaultWatch(s.faults),
             )
             journal.on_commit = self.core.on_commit
             self.journal = journal

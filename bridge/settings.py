@@ -117,13 +117,46 @@ class TallySettings(BaseModel):
     lease_s: float = Field(3.0, gt=0, le=600)
 
 
+class FaultSettings(BaseModel):
+    """Thresholds of the fault watch (docs/operations.md, "Faults the board raises")."""
+
+    # A human presses at most a few times in this window, each press sent a few times until
+    # acknowledged; a key held down or a dying fob transmits several times a second.
+    stuck_window_s: float = Field(5.0, gt=0, le=300)
+    stuck_max_frames: int = Field(20, ge=2, le=10000)
+    # A receiver's carrier/collision error blames a handset heard this often on it meanwhile.
+    jam_min_frames: int = Field(8, ge=1, le=10000)
+    # A sequence number further ahead than this is no retransmit or lost press: a forgery.
+    spoof_seq_jump: int = Field(16, ge=2, le=127)
+    # One handset heard on one receiver with signal strengths this far apart this close in
+    # time is two transmitters (a handset's own readings vary by a few dB).
+    spoof_rssi_db: int = Field(25, ge=3, le=120)
+    spoof_window_s: float = Field(1.0, gt=0, le=60)
+    # Receivers too far apart for one handset to reach both (pairs of receiver names).
+    far_apart: list[tuple[str, str]] = []
+    low_battery: int = Field(20, ge=0, le=100)  # percent; handsets lose range below it
+    # A receiver whose frames fail their checks at this share (of at least bad_frame_min
+    # frames in receiver_window_s) hears interference or a failing link.
+    receiver_window_s: float = Field(30.0, gt=0, le=3600)
+    bad_frame_ratio: float = Field(0.2, gt=0, le=1)
+    bad_frame_min: int = Field(10, ge=1)
+    backlog_max: int = Field(32, ge=1)  # events queued in a receiver for the host
+    # A flag stays up this long after its condition last held, so a technician sees it.
+    flag_keep_s: float = Field(300.0, gt=0, le=86400)
+
+
 class EventSettings(BaseModel):
     """The event: its agenda and roster files (loaded once; the API edits them after)."""
 
     agenda: Path | None = None  # e.g. config/agendas/vestegn-summit.toml
-    roster: Path | None = None  # CSV: id,name,segment,table,seat,organisation,handset
+    roster: Path | None = None  # CSV (comma or semicolon) or .xlsx, with an id column
     # Segments with fewer voters than this are not split out in results (privacy).
     min_segment: int = Field(5, ge=1, le=1000)
+    # An uploaded roster larger than this is refused before it is parsed: a sheet of a few
+    # thousand delegates is well under 1 MB as CSV or .xlsx.
+    roster_max_bytes: int = Field(4_000_000, ge=1024, le=100_000_000)
+    # More participants than this is a wrong file (a whole register), not an event's roster.
+    roster_max_rows: int = Field(5000, ge=1, le=100_000)
 
 
 class ApiSettings(BaseModel):
@@ -176,6 +209,7 @@ class Settings(BaseSettings):
     event: EventSettings = EventSettings()
     api: ApiSettings = ApiSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    faults: FaultSettings = FaultSettings()
     receivers: list[ReceiverSettings] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -151,6 +151,8 @@ class ReceiverStats:
     presses: int = 0
     rejected: int = 0
     noise: int = 0
+    errors: int = 0  # errors the receiver itself reported (radio fault, carrier, overflow)
+    last_error: str = ""  # the latest of them: its code name and text, e.g. "CARRIER: ch 41"
     extra: dict[str, int] = field(default_factory=dict)
 
 

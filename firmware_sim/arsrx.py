@@ -136,6 +136,7 @@ class ArsRxSimulator(SimulatedReceiver):
         self.muted: set[FrameType] = set()  # commands heard and never answered
         self.commands: Counter[FrameType] = Counter()  # every sound command heard, by type
         self.replies: Counter[Reason] = Counter()  # PRESS_REPLYs passed to handsets
+        self.queue_depth = 0  # events waiting for the host, as STATUS reports them
         self.heard = self.crc_errors = self.queue_overflows = self.ack_drops = 0
         self.host_errors = 0
         self._clock = clock
@@ -196,7 +197,7 @@ class ArsRxSimulator(SimulatedReceiver):
             self.pairing,
             self.channel,
             self.round,
-            0,
+            self.queue_depth,
             int(self._clock() - self._started) & 0xFFFFFFFF,
             self.heard & 0xFFFFFFFF,
             self.crc_errors,

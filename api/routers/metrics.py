@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -10,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bridge.press.watch import HANDSET_FLAGS, RECEIVER_FLAGS
 from bridge.service import Service
 
 router = APIRouter(tags=["metrics"])
@@ -71,6 +74,7 @@ class ServiceCollector(Collector):
             yield GaugeMetricFamily(
                 "arsbridge_handsets_heard", "handsets heard this session", value=len(core.handsets)
             )
+            yield from _flags(core.watch.document(), core.watch.raised)
             yield CounterMetricFamily(
                 "arsbridge_journal_commits", "journal group commits", value=journal.commits
             )
@@ -114,6 +118,26 @@ class ServiceCollector(Collector):
                 "vote batches missing from a bridge's sequence",
                 value=svc.tally.gaps,
             )
+
+
+def _flags(doc: dict[str, Any], raised: Mapping[str, int]) -> Iterator[Metric]:
+    up = GaugeMetricFamily(
+        "arsbridge_flags",
+        "handsets and receivers flagged now (stuck, jamming, spoofing, battery; errors, "
+        "bad_frames, backlog)",
+        labels=["scope", "kind"],
+    )
+    for scope in ("handsets", "receivers"):
+        kinds = Counter(f["kind"] for flags in doc[scope].values() for f in flags)
+        for kind in HANDSET_FLAGS if scope == "handsets" else RECEIVER_FLAGS:
+            up.add_metric([scope.removesuffix("s"), kind], kinds[kind])
+    yield up
+    total = CounterMetricFamily(
+        "arsbridge_flags_raised", "flags raised since the service started", labels=["kind"]
+    )
+    for kind in (*HANDSET_FLAGS, *RECEIVER_FLAGS):
+        total.add_metric([kind], raised.get(kind, 0))
+    yield total
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DeskDep, ServiceDep
-from bridge.event.roster import Participant, roster_from_csv
+from bridge.event.roster import Participant
+from bridge.event.roster_files import read_roster
 
 router = APIRouter(tags=["participants"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ROSTER_TYPES = ("text/csv", XLSX)
 
 
 class Pairing(BaseModel):
@@ -40,14 +42,33 @@ async def participants_csv(desk: DeskDep) -> Response:
 
 @router.put(
     "/participants",
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
 )
-async def put_participants(request: Request, desk: DeskDep) -> list[Participant]:
-    """Replace the roster with a CSV (``id,name,segment,table,seat,organisation,handset``)."""
-    if not request.headers.get("content-type", "").startswith("text/csv"):
-        raise HTTPException(415, "send the roster as text/csv")
-    text = (await request.body()).decode("utf-8-sig", errors="replace")
-    await desk.set_roster(roster_from_csv(text, "uploaded roster"))
+async def put_participants(
+    request: Request, desk: DeskDep, service: ServiceDep
+) -> list[Participant]:
+    """Replace the roster, all or nothing, with a CSV (comma or semicolon) or an .xlsx file."""
+    if not request.headers.get("content-type", "").startswith(ROSTER_TYPES):
+        raise HTTPException(415, f"send the roster as text/csv or {XLSX}")
+    limit = service.settings.event.roster_max_bytes
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(
+                413, f"the roster is larger than {limit} bytes ([event] roster_max_bytes)"
+            )
+    roster = read_roster(
+        bytes(body), "uploaded roster", max_rows=service.settings.event.roster_max_rows
+    )
+    await desk.set_roster(roster)
     return desk.roster.participants()
 
 
@@ -87,21 +108,3 @@ async def pair_next(body: NextHandset, desk: DeskDep) -> Participant:
 @router.delete("/pairing/{participant_id}")
 async def unpair(participant_id: str, desk: DeskDep) -> Participant:
     return await desk.pair(participant_id, None)
-
-
-@router.get("/handsets")
-async def handsets(service: ServiceDep) -> list[dict[str, Any]]:
-    """Every handset heard this session: where and when, signal, battery, who holds it."""
-    roster = service.desk.roster if service.desk is not None else None
-    out = []
-    for handset, seen in sorted(service.handsets().items()):
-        holder = roster.holder(handset) if roster is not None else None
-        out.append(
-            {
-                "handset": handset,
-                **seen,
-                "participant": holder.id if holder is not None else None,
-                "name": holder.name if holder is not None else None,
-            }
-        )
-    return out

@@ -12,7 +12,7 @@ from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
-from bridge.reports.tables import results_csv, votes_csv
+from bridge.reports.tables import groups_csv, results_csv, votes_csv
 from bridge.service import Service
 from bridge.tally.results import recount_results
 
@@ -88,6 +88,16 @@ async def round_results_csv(
     return _attachment(results_csv([doc]), CSV, f"{round_id}-results.csv")
 
 
+@router.get("/rounds/{round_id}/groups.csv")
+async def round_groups_csv(
+    round_id: RoundId, service: ServiceDep, controller: ControllerDep
+) -> Response:
+    """The round's results by segment and by each grouping of the event, small groups
+    suppressed."""
+    doc = final_results(service, controller.get(round_id))
+    return _attachment(groups_csv([doc]), CSV, f"{round_id}-groups.csv")
+
+
 @router.get("/rounds/{round_id}/votes.csv")
 async def round_votes_csv(
     round_id: RoundId, controller: ControllerDep, records: RecordsDep, service: ServiceDep
@@ -108,6 +118,17 @@ async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> R
         if s.results_visible and (d := service.results(s.round)) is not None
     ]
     return _attachment(results_csv(docs), CSV, "results.csv")
+
+
+@router.get("/groups.csv")
+async def event_groups_csv(service: ServiceDep, controller: ControllerDep) -> Response:
+    """Every closed round's results by segment and by each grouping of the event."""
+    docs = [
+        d
+        for s in controller.all()
+        if s.results_visible and (d := service.results(s.round)) is not None
+    ]
+    return _attachment(groups_csv(docs), CSV, "groups.csv")
 
 
 @router.get("/votes.csv")

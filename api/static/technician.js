@@ -1,6 +1,7 @@
 // The technician's board: receivers (availability from the stream the moment it changes,
-// counters from the health report), every handset heard, participants still without a
-// handset, and pairing by printed ID or by the next key press.
+// counters, errors and flags from the API), every handset heard or paired with flagged ones
+// first and a filter, participants still without a handset, pairing by printed ID or by the
+// next key press, unpairing and replacing a handset, and the roll call.
 
 import { ago, api, clock, el, follow, setText, showLink } from "/static/live.js";
 
@@ -16,7 +17,9 @@ const $ = (id) => document.getElementById(id);
 const availability = new Map(); // receiver -> ars/rx/{receiver}/availability
 const bridges = new Map(); // bridge -> ars/bridge/{bridge}/state
 let health = null;
+let receivers = {}; // GET /api/v1/receivers: counters, last error, flags
 let handsets = [];
+let rollcall = null; // GET /api/v1/rollcall while one runs
 let participants = [];
 let polls = 0;
 let pairing = false;
@@ -25,7 +28,7 @@ let pairing = false;
 
 function receiverRows() {
   const fromHealth = (health && health.receivers) || {};
-  const names = new Set([...Object.keys(fromHealth), ...availability.keys()]);
+  const names = new Set([...Object.keys(fromHealth), ...availability.keys(), ...Object.keys(receivers)]);
   return [...names].sort().map((name) => {
     const h = fromHealth[name];
     const a = availability.get(name);
@@ -39,6 +42,9 @@ function receiverRows() {
       error: useStream ? a.error : h.error,
       stats: (h && h.stats) || {},
       opened: h ? h.opened : null,
+      counters: (receivers[name] && receivers[name].counters) || {},
+      lastError: (receivers[name] && receivers[name].last_error) || "",
+      flags: (receivers[name] && receivers[name].flags) || [],
     };
   });
 }
@@ -53,12 +59,21 @@ function renderReceivers() {
       el("td", {}, r.family),
       el("td", { class: "state" }, el("span", { class: `badge ${r.online ? "ok" : "bad"}` }, r.online ? "online" : "offline")),
       el("td", {}, r.since ? ago(now - r.since) : ""),
-      el("td", { class: "error-text" }, r.error || ""),
-      ...["frames", "presses", "rejected", "noise"].map((k) => el("td", { class: `num ${k}` }, r.stats[k] ?? "")),
+      el("td", { class: "error-text" }, r.error || r.lastError || ""),
+      ...["frames", "presses", "damaged", "chatter"].map((k) => el("td", { class: `num ${k}` }, r.counters[k] ?? "")),
       el("td", { class: "num" }, r.opened ?? ""),
+      el("td", { class: "flags" }, r.flags.map((f) => el("span", { class: "badge bad", title: f.reason }, `${RECEIVER_FLAGS[f.kind] || f.kind}: ${f.reason}`))),
     ),
   );
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 10, class: "meta" }, "No receiver configured or announced yet.")));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 11, class: "meta" }, "No receiver configured or announced yet.")));
+  const select = $("filter-receiver");
+  const names = receiverRows().map((r) => r.name);
+  if (select.dataset.names !== names.join(",")) {
+    select.dataset.names = names.join(",");
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "" }, "any"), ...names.map((n) => el("option", { value: n }, n)));
+    select.value = names.includes(chosen) ? chosen : "";
+  }
   $("receivers").tBodies[0].replaceChildren(...rows);
   const parts = [...bridges.entries()].map(([name, b]) => `bridge ${name}: ${b.state}${b.version ? " v" + b.version : ""}`);
   if (health) {
@@ -72,45 +87,194 @@ function renderReceivers() {
 
 // Handsets.
 
+// What the service's flags say, as the technician reads them (docs/operations.md).
+const HANDSET_FLAGS = {
+  stuck: "stuck key",
+  jamming: "jamming",
+  spoofing: "suspected spoofing",
+  battery: "low battery",
+  silent: "never heard",
+};
+const RECEIVER_FLAGS = { errors: "error", bad_frames: "damaged frames", backlog: "backlog" };
+
 function flagsOf(h, now) {
-  const flags = [];
-  if (h.bat != null && h.bat < LOW_BATTERY) flags.push(["bad", "low battery"]);
-  if (now - h.last > QUIET_S) flags.push(["warn", `not heard for ${ago(now - h.last).replace(" ago", "")}`]);
-  if (!h.participant) flags.push(["", "unpaired"]);
+  const flags = h.flags.map((f) => [
+    f.kind === "silent" ? "warn" : "bad",
+    f.kind === "silent" && h.last != null ? "missing at roll call" : HANDSET_FLAGS[f.kind] || f.kind,
+    f.reason,
+  ]);
+  if (h.bat != null && h.bat < LOW_BATTERY && !h.flags.some((f) => f.kind === "battery")) flags.push(["bad", "low battery", ""]);
+  if (h.last != null && now - h.last > QUIET_S) flags.push(["warn", `not heard for ${ago(now - h.last).replace(" ago", "")}`, ""]);
+  if (!h.participant) flags.push(["", "unpaired", ""]);
   return flags;
 }
 
 function renderHandsets() {
   const now = clock.now();
-  let low = 0;
+  let flagged = 0;
   let quiet = 0;
   let unpaired = 0;
-  const rows = handsets.map((h) => {
-    const flags = flagsOf(h, now);
-    low += flags.some(([, f]) => f === "low battery");
+  // The service sends flagged handsets first; handsets only this page flags follow them.
+  const listed = handsets.map((h) => ({ h, flags: flagsOf(h, now) }));
+  listed.sort((a, b) => (b.h.flags.length > 0) - (a.h.flags.length > 0) || (b.flags.some(([k]) => k) - a.flags.some(([k]) => k)));
+  const rows = listed.map(({ h, flags }) => {
+    flagged += h.flags.length > 0;
     quiet += flags.some(([, f]) => f.startsWith("not heard"));
     unpaired += !h.participant;
     const who = h.participant
       ? `${h.participant}${h.name ? " " + h.name : ""}`
       : el("button", { type: "button", class: "link-button", onclick: () => useHandset(h.handset) }, "pair…");
+    const actions = [];
+    if (h.participant) {
+      actions.push(el("button", { type: "button", class: "link-button unpair", onclick: () => unpair(h) }, "unpair"));
+      actions.push(el("button", { type: "button", class: "link-button replace", onclick: () => replace(h) }, "replace…"));
+    }
+    if (h.flags.some((f) => f.kind === "spoofing")) {
+      actions.push(el("button", { type: "button", class: "link-button release", onclick: () => release(h) }, "count held press"));
+    }
+    if (h.flags.some((f) => f.kind !== "silent")) {
+      actions.push(el("button", { type: "button", class: "link-button clear", onclick: () => clearFlags(h) }, "clear flags"));
+    }
     return el(
       "tr",
-      { class: flags.some(([k]) => k) ? "flagged" : "", dataset: { handset: h.handset } },
+      { class: flags.some(([k]) => k) ? "flagged" : "", dataset: { handset: h.handset, flags: h.flags.map((f) => f.kind).join(" ") } },
       el("td", {}, el("code", {}, h.handset)),
       el("td", {}, h.rx || ""),
-      el("td", { class: "last" }, ago(now - h.last)),
+      el("td", { class: "last" }, h.last != null ? ago(now - h.last) : "never"),
       el("td", { class: `num battery${h.bat != null && h.bat < LOW_BATTERY ? " error" : ""}` }, h.bat != null ? `${Math.round(h.bat)} %` : "–"),
       el("td", { class: "num" }, h.rssi != null ? `${h.rssi} dBm` : "–"),
       el("td", { class: "num" }, h.presses),
       el("td", { class: "participant" }, who),
-      el("td", { class: "flags" }, flags.map(([kind, text]) => el("span", { class: `badge ${kind}` }, text))),
+      el("td", { class: "table" }, h.table || ""),
+      el("td", { class: "flags" }, flags.map(([kind, text, reason]) => el("span", { class: `badge ${kind}`, title: reason }, text))),
+      el("td", { class: "actions" }, actions),
     );
   });
   $("handsets").tBodies[0].replaceChildren(...rows);
   setText(
     $("handsets-summary"),
-    `${handsets.length} heard · ${low} low battery · ${quiet} quiet for over ${QUIET_S} s · ${unpaired} unpaired`,
+    `${handsets.length} shown · ${flagged} flagged · ${quiet} quiet for over ${QUIET_S} s · ${unpaired} unpaired`,
   );
+}
+
+// Unpairing and replacing a handset, clearing its flags.
+
+async function unpair(h) {
+  try {
+    await api("DELETE", `/api/v1/pairing/${encodeURIComponent(h.participant)}`);
+    pairingMessage(`${h.participant} no longer holds handset ${h.handset}.`, false);
+  } catch (err) {
+    pairingMessage(err.message, true);
+  }
+  polls = 0;
+  poll();
+}
+
+async function replace(h) {
+  // The broken handset goes; the participant's replacement pairs with its first key press.
+  await unpair(h);
+  if (!$("pair-error").hidden) return;
+  $("pair-participant").value = h.participant;
+  await pair(
+    "/api/v1/pairing/next",
+    { participant: h.participant, timeout_s: NEXT_PRESS_S },
+    `Waiting up to ${NEXT_PRESS_S} s: press any key on the replacement for ${h.participant}.`,
+  );
+}
+
+async function release(h) {
+  // The technician checked the handset and vouches for the press the service held.
+  try {
+    const r = await api("POST", `/api/v1/handsets/${encodeURIComponent(h.handset)}/release`);
+    pairingMessage(`The held press ${r.key} of ${h.handset} was taken: ${r.decision}.`, false);
+  } catch (err) {
+    pairingMessage(err.message, true);
+  }
+  poll();
+}
+
+async function clearFlags(h) {
+  try {
+    await api("DELETE", `/api/v1/handsets/${encodeURIComponent(h.handset)}/flags`);
+  } catch (err) {
+    pairingMessage(err.message, true);
+  }
+  poll();
+}
+
+// The roll call: "press any key", and who has not yet.
+
+function renderRollcall() {
+  const running = rollcall !== null;
+  $("btn-rollcall-end").hidden = !running;
+  $("btn-rollcall").textContent = running ? "Start again" : "Start: press any key";
+  if (!running) {
+    setText($("rollcall-status"), "");
+    $("rollcall-missing").replaceChildren();
+    return;
+  }
+  const who = rollcall.table ? `table ${rollcall.table}` : "the room";
+  setText(
+    $("rollcall-status"),
+    `Roll call for ${who}: ${rollcall.heard} of ${rollcall.expected} heard · ${rollcall.missing.length} missing`,
+  );
+  $("rollcall-missing").replaceChildren(
+    ...rollcall.missing.map((m) =>
+      el(
+        "li",
+        { dataset: { handset: m.handset, participant: m.participant } },
+        `${m.participant}${m.name ? " " + m.name : ""} · table ${m.table || "?"}${m.seat ? "/" + m.seat : ""} · `,
+        el("code", {}, m.handset),
+      ),
+    ),
+  );
+}
+
+function renderTables() {
+  const select = $("rollcall-table");
+  const tables = [...new Set(participants.map((p) => p.table).filter(Boolean))];
+  tables.sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  if (select.dataset.tables === tables.join(",")) return;
+  select.dataset.tables = tables.join(",");
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "" }, "the whole room"), ...tables.map((t) => el("option", { value: t }, `table ${t}`)));
+  select.value = tables.includes(chosen) ? chosen : "";
+}
+
+$("rollcall-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const table = $("rollcall-table").value;
+  try {
+    rollcall = await api("POST", "/api/v1/rollcall", table ? { table } : {});
+    $("rollcall-error").hidden = true;
+  } catch (err) {
+    $("rollcall-error").hidden = false;
+    setText($("rollcall-error"), err.message);
+  }
+  renderRollcall();
+  poll();
+});
+$("btn-rollcall-end").addEventListener("click", async () => {
+  await api("DELETE", "/api/v1/rollcall").catch(() => null);
+  rollcall = null;
+  renderRollcall();
+});
+
+// The filter: flag, table, receiver and text, applied by the API.
+
+function filterQuery() {
+  const params = new URLSearchParams();
+  for (const [key, id] of [["flag", "filter-flag"], ["table", "filter-table"], ["receiver", "filter-receiver"], ["q", "filter-text"]]) {
+    const value = $(id).value.trim();
+    if (value) params.set(key, value);
+  }
+  const query = params.toString();
+  return query ? `?${query}` : "";
+}
+
+$("filter").addEventListener("submit", (event) => event.preventDefault());
+for (const id of ["filter-flag", "filter-table", "filter-receiver", "filter-text"]) {
+  $(id).addEventListener("input", () => poll());
 }
 
 function useHandset(id) {
@@ -122,14 +286,16 @@ function useHandset(id) {
 
 function renderParticipants() {
   const select = $("pair-participant");
-  const signature = JSON.stringify(participants.map((p) => [p.id, p.name, p.handset]));
+  const signature = JSON.stringify(participants.map((p) => [p.id, p.name, p.handset, p.attributes]));
   if (select.dataset.signature === signature) return;
   select.dataset.signature = signature;
   const chosen = select.value;
   const without = participants.filter((p) => !p.handset);
   const withHandset = participants.filter((p) => p.handset);
+  // The organiser's own columns (municipality, sector...) are shown as they were imported.
+  const extra = (p) => Object.entries(p.attributes || {}).map(([k, v]) => ` · ${k}: ${v}`).join("");
   const option = (p) =>
-    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (table ${p.table}${p.seat ? ", seat " + p.seat : ""})` : ""}${p.handset ? " · has " + p.handset : ""}`);
+    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (table ${p.table}${p.seat ? ", seat " + p.seat : ""})` : ""}${extra(p)}${p.handset ? " · has " + p.handset : ""}`);
   select.replaceChildren(
     el("option", { value: "" }, "— choose a participant —"),
     el("optgroup", { label: `Without a handset (${without.length})` }, without.map(option)),
@@ -230,14 +396,18 @@ async function poll() {
 async function refresh() {
   const roster = polls++ % ROSTER_EVERY === 0;
   try {
-    const [h, heard, people] = await Promise.all([
+    const [h, heard, people, rx, call] = await Promise.all([
       api("GET", "/api/v1/health"),
-      api("GET", "/api/v1/handsets"),
+      api("GET", `/api/v1/handsets${filterQuery()}`),
       // A process without the api role has no roster: the rest of the board still works.
       roster ? api("GET", "/api/v1/participants").catch((err) => err) : null,
+      api("GET", "/api/v1/receivers"),
+      api("GET", "/api/v1/rollcall"),
     ]);
     health = h;
     handsets = heard;
+    receivers = rx;
+    rollcall = call.running ? call : null;
     if (people instanceof Error) setText($("unpaired-count"), `(cannot load the roster: ${people.message})`);
     else if (people) participants = people;
     $("poll-error").hidden = true;
@@ -248,6 +418,8 @@ async function refresh() {
   renderReceivers();
   renderHandsets();
   renderParticipants();
+  renderTables();
+  renderRollcall();
 }
 
 follow(

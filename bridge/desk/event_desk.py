@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from bridge.clock import Clock
 from bridge.desk.controller import RoundController
 from bridge.desk.store import AGENDA, ROSTER, EventStore
 from bridge.event.agenda import Agenda, load_agenda
-from bridge.event.roster import Participant, Roster, RosterError, load_roster, roster_from_csv
+from bridge.event.roster import Participant, Roster, RosterError
+from bridge.event.roster_files import load_roster, roster_from_csv
 from bridge.event.rounds import RoundState
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
@@ -29,14 +30,21 @@ from bridge.mqtt.topics import Topics
 log = logging.getLogger(__name__)
 
 
-def seating_document(roster: Roster) -> dict[str, Any]:
-    """What the tally and bridges need of the roster: seats by handset, people per table."""
-    seats = {p.handset: [p.segment, p.table] for p in roster.participants() if p.handset}
+def seating_document(roster: Roster, groupings: Sequence[str] = ()) -> dict[str, Any]:
+    """What the tally and bridges need of the roster: seats by handset, people per table,
+    and each handset's group in every grouping the event declares."""
+    paired = [p for p in roster.participants() if p.handset]
+    seats = {p.handset: [p.segment, p.table] for p in paired}
+    groups = {
+        g: {p.handset: value for p in paired if p.handset and (value := p.group(g))}
+        for g in groupings
+    }
     return {
         "revision": roster.revision,
         "seats": seats,
         "tables": roster.seated(),
         "participants": len(roster),
+        "groups": groups,
     }
 
 
@@ -101,9 +109,12 @@ class EventDesk:
     # Agenda.
 
     async def set_agenda(self, agenda: Agenda) -> Agenda:
+        before = self.controller.agenda
         self.controller.agenda = agenda
         await self.store.save_document(AGENDA, agenda.model_dump_json())
         await self._publish_agenda()
+        if (before.groupings if before else []) != agenda.groupings:
+            await self._publish_roster()  # the tally splits results by the new groupings
         return agenda
 
     async def _publish_agenda(self) -> None:
@@ -175,7 +186,8 @@ class EventDesk:
         await self._publish_roster()
 
     async def _publish_roster(self) -> None:
-        doc = seating_document(self.roster)
+        agenda = self.controller.agenda
+        doc = seating_document(self.roster, agenda.groupings if agenda is not None else ())
         for listener in self.roster_listeners:
             listener(doc)
         await self._link.publish(self._topics.roster, json.dumps(doc), retain=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -23,10 +24,12 @@ from pydantic import (
 )
 
 from bridge.event.questions import LETTERS, Kind, Option, Question
+from bridge.event.roster import COLUMN_NAME
 from bridge.event.rounds import DEFAULT_PHASES, PhaseName, PhasePlan, Visibility
 from bridge.event.votes import Policy
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,48}$"
+MAX_GROUPINGS = 12  # each is a table on every theme's page of the report
 
 
 class AgendaError(ValueError):
@@ -96,8 +99,22 @@ class Agenda(BaseModel):
     date: dt.date | None = None
     timezone: str | None = None  # IANA name, e.g. Europe/Copenhagen: where the times apply
     block_minutes: float = Field(25, gt=0)
+    # Roster columns whose groups get results of their own besides the segment's, such as
+    # "municipality" and "sector"; "municipality+sector" splits by both at once.
+    groupings: list[str] = Field(default_factory=list, max_length=MAX_GROUPINGS)
     themes: list[Theme] = []
     breaks: list[Break] = []
+
+    @field_validator("groupings")
+    @classmethod
+    def _check_groupings(cls, value: list[str]) -> list[str]:
+        out = [g.strip().casefold() for g in value]
+        for g in out:
+            if not all(re.match(COLUMN_NAME, part.strip()) for part in g.split("+")):
+                raise ValueError(f"{g!r} is not a roster column (or columns joined by '+')")
+        if len(set(out)) != len(out):
+            raise ValueError(f"groupings must be distinct, got {out}")
+        return ["+".join(part.strip() for part in g.split("+")) for g in out]
 
     @field_validator("timezone")
     @classmethod

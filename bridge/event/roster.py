@@ -1,31 +1,38 @@
 """Participants, where they sit, and which handset each one holds.
 
-The roster gives the tally its segments (politicians, business, organisations) and tables,
-and turnout its denominator (handsets paired with participants). It is loaded from CSV
-(``id,name,segment,table,seat,organisation,handset``), edited through the API, and a
-handset is paired with a participant by the technician, by hand or by pressing a key.
+The roster gives the tally its segments (politicians, business, organisations), its other
+groupings (any further column the event declares, such as municipality or sector) and
+tables, and turnout its denominator (handsets paired with participants). It is read from
+CSV or .xlsx (:mod:`bridge.event.roster_files`), edited through the API, and a handset is
+paired with a participant by the technician, by hand or by pressing a key.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drivers.ids import HandsetIdError, parse_handset_id
 
 CSV_COLUMNS = ("id", "name", "segment", "table", "seat", "organisation", "handset")
+# Columns a grouping may name besides the organiser's own ones.
+GROUPABLE = ("segment", "table", "seat", "organisation")
+MAX_ATTRIBUTES = 40  # more columns than any organiser's sheet of delegates has
+MAX_ATTRIBUTE_CHARS = 200
+COLUMN_NAME = r"^[^\x00-\x1f+]{1,40}$"  # no control characters; "+" joins groupings
 
 
 class RosterError(ValueError):
     """A roster change or file that cannot be taken; ``status`` is the HTTP status."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
+    def __init__(self, message: str, status: int = 409, problems: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.problems = problems or (message,)
 
 
 class Participant(BaseModel):
@@ -40,6 +47,32 @@ class Participant(BaseModel):
     seat: str = Field("", max_length=20)
     organisation: str = Field("", max_length=120)
     handset: str | None = None
+    # The organiser's other columns (municipality, sector, role...), by lower-case header.
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+
+    @field_validator("attributes")
+    @classmethod
+    def _check_attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if name in CSV_COLUMNS or not re.match(COLUMN_NAME, name) or name != name.casefold():
+                raise ValueError(f"{name!r} is not a column name for an attribute")
+            if len(text) > MAX_ATTRIBUTE_CHARS:
+                raise ValueError(f"{name}: at most {MAX_ATTRIBUTE_CHARS} characters")
+        return value
+
+    def group(self, grouping: str) -> str:
+        """The participant's value for a grouping: a column, or columns joined by ``+``."""
+        parts = []
+        for column in grouping.split("+"):
+            value = (
+                str(getattr(self, column))
+                if column in GROUPABLE
+                else self.attributes.get(column, "")
+            )
+            if not value:
+                return ""  # not in the group at all rather than in a partial one
+            parts.append(value)
+        return " / ".join(parts)
 
     @field_validator("handset", mode="before")
     @classmethod
@@ -136,48 +169,18 @@ class Roster:
     def unpaired(self) -> list[Participant]:
         return [p for p in self._people.values() if p.handset is None]
 
+    def attribute_columns(self) -> list[str]:
+        """The organiser's other columns, in the order they first appear."""
+        return list(dict.fromkeys(k for p in self._people.values() for k in p.attributes))
+
     # Files.
 
     def to_csv(self) -> str:
+        """The roster as comma-separated UTF-8, the organiser's other columns after ours."""
         out = io.StringIO()
-        writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(out, [*CSV_COLUMNS, *self.attribute_columns()], lineterminator="\n")
         writer.writeheader()
         for p in self._people.values():
-            writer.writerow({**p.model_dump(), "handset": p.handset or ""})
+            fields = p.model_dump(exclude={"attributes"})
+            writer.writerow({**fields, **p.attributes, "handset": p.handset or ""})
         return out.getvalue()
-
-
-def roster_from_csv(text: str, source: str = "roster") -> Roster:
-    """Parse a roster CSV; raises :class:`RosterError` naming the line and the column.
-
-    Lines starting with ``#`` before the header are comments.
-    """
-    lines = text.splitlines(keepends=True)
-    skipped = 0
-    while skipped < len(lines) and lines[skipped].lstrip().startswith("#"):
-        skipped += 1
-    reader = csv.DictReader(io.StringIO("".join(lines[skipped:])))
-    missing = {"id"} - set(reader.fieldnames or [])
-    if missing:
-        raise RosterError(f"{source}: the header needs an 'id' column", 422)
-    roster = Roster()
-    for line, row in enumerate(reader, start=2 + skipped):
-        fields = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
-        try:
-            roster.put(Participant(**fields))
-        except ValidationError as exc:
-            problem = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise RosterError(f"{source} line {line}: {problem}", 422) from None
-        except RosterError as exc:
-            raise RosterError(f"{source} line {line}: {exc}", 422) from None
-    return roster
-
-
-def load_roster(path: Path) -> Roster:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise RosterError(f"roster {path}: {exc.strerror or exc}", 422) from None
-    return roster_from_csv(text, f"roster {path}")

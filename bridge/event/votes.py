@@ -18,6 +18,7 @@ class Decision(enum.StrEnum):
     UNKNOWN_HANDSET = "unknown_handset"  # the round accepts paired handsets only
     INVALID = "invalid"  # a key the round's question does not accept
     BAD_FRAME = "bad_frame"  # failed a checksum, ID check or layout check
+    SUSPECT = "suspect"  # looks forged (bridge.press.watch); held for the technician
 
 
 COUNTABLE = frozenset({Decision.COUNTED, Decision.CHANGED})

@@ -164,6 +164,13 @@ class Intake:
             return Decision.STALE
         return None
 
+    def suspect(self, press: Press, record_id: int, reason: str) -> Record:
+        """The journal record of a press held as suspected spoofing: never counted, and the
+        handset's track is left as it was, so its genuine presses carry on from there."""
+        state = self._current
+        round_id = state.round if state is not None else None
+        return self._record(press, record_id, Decision.SUSPECT, round_id, detail=reason[:500])
+
     def bad_frame(self, frame: BadFrame, record_id: int) -> Record:
         """The journal record for bytes that failed a check."""
         state = self._current

@@ -27,6 +27,8 @@ from bridge.mqtt.topics import Topics
 from bridge.press.intake import Intake
 from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
+from bridge.press.watch import FaultWatch
+from bridge.settings import FaultSettings
 from drivers.base import (
     Ack,
     BadFrame,
@@ -50,6 +52,8 @@ _ACKS = {
     Decision.CLOSED: Ack.CLOSED,
     Decision.UNKNOWN_HANDSET: Ack.NOT_PAIRED,
     Decision.INVALID: Ack.INVALID_KEY,
+    # Not taken: a genuine delegate sees it was not accepted and presses again.
+    Decision.SUSPECT: Ack.CLOSED,
 }
 
 
@@ -91,6 +95,7 @@ class BridgeCore:
         publisher: VotePublisher,
         backoff: tuple[float, float] = (0.5, 15.0),
         clock: Callable[[], float] = time.time,
+        watch: FaultWatch | None = None,
     ) -> None:
         self.bridge_id = bridge_id
         self._link = link
@@ -101,6 +106,7 @@ class BridgeCore:
         self._backoff = backoff
         self._clock = clock
         self.aliases = HandsetAliases()
+        self.watch = watch or FaultWatch(FaultSettings())
         self.receivers: dict[str, Receiver] = {}
         self.status: dict[str, ReceiverStatus] = {}
         self.handsets: dict[str, HandsetHealth] = {}
@@ -170,14 +176,32 @@ class BridgeCore:
                     event.rssi,
                     event.battery,
                 )
-            rec = self.intake.decide(event, self.journal.next_id())
+            reason = self.watch.suspect(event)
+            if reason is None:
+                rec = self.intake.decide(event, self.journal.next_id())
+                self.watch.accepted(event)
+            else:
+                rec = self.intake.suspect(event, self.journal.next_id(), reason)
             self.journal.append(rec)
+            self.watch.heard(event.handset, event.receiver, event.t, event.rssi, event.battery)
             self._heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
         elif isinstance(event, Presence):
             handset = self.aliases.resolve(event.handset)
+            self.watch.heard(handset, event.receiver, event.t, event.rssi, event.battery)
             self._heard(handset, event.receiver, event.t, event.rssi, event.battery, 0)
         else:
             self.journal.append(self.intake.bad_frame(event, self.journal.next_id()))
+
+    def release(self, handset: str) -> Record | None:
+        """Decide and journal the press held as suspect for ``handset``, as the technician
+        asked; None when none is held. It counts only as the round's rules allow at its time."""
+        press = self.watch.release(handset)
+        if press is None:
+            return None
+        rec = self.intake.decide(press, self.journal.next_id())
+        rec.detail = "; ".join(filter(None, (rec.detail, "released by the technician")))
+        self.journal.append(rec)
+        return rec
 
     def _heard(
         self,
@@ -200,7 +224,8 @@ class BridgeCore:
         self._handsets_changed = True
 
     def handsets_document(self) -> dict[str, Any]:
-        """Every handset heard this session, as published on ``.../handsets``."""
+        """Every handset heard this session, with its flags, and the receivers' flags, as
+        published on ``.../handsets``."""
         return {
             "bridge": self.bridge_id,
             "t": round(self._clock(), 3),
@@ -211,19 +236,27 @@ class BridgeCore:
                     "presses": h.presses,
                     "rssi": h.rssi,
                     "bat": h.battery,
+                    "flags": self.watch.flags_of(h.handset),
                 }
                 for h in self.handsets.values()
             },
+            "receivers": self.watch.document()["receivers"],
         }
 
+    def review(self) -> None:
+        """Let the fault watch check the receivers' counters (every handset-table tick)."""
+        self.watch.review(self._clock(), {n: r.stats for n, r in self.receivers.items()})
+
     async def publish_handsets(self, interval_s: float) -> None:
-        """Publish the handset table (retained) at most every ``interval_s``, when it changed."""
+        """Publish the handset table (retained) at most every ``interval_s``, when it or a
+        flag changed."""
         topic = self._topics.bridge_handsets(self.bridge_id)
         while True:
             await asyncio.sleep(interval_s)
-            if not self._handsets_changed:
+            self.review()
+            if not (self._handsets_changed or self.watch.changed):
                 continue
-            self._handsets_changed = False
+            self._handsets_changed = self.watch.changed = False
             await self._link.publish(
                 topic, json.dumps(self.handsets_document()), qos=1, retain=True
             )

@@ -1,9 +1,10 @@
 """``arsbridge export``: an event's results and presses as files, from its journal alone.
 
-Writes ``results.csv`` (one row per option of every round), ``votes.csv`` (every press with
-its decision), ``results.json`` (the results documents) and ``report.html`` (the printable
-report handed out after the event). It reads the journal file, so it works during the
-event, after it, and on a copy of the file on another machine.
+Writes ``results.csv`` (one row per option of every round), ``groups.csv`` (the same by
+segment and by each of the event's groupings, small groups suppressed), ``votes.csv``
+(every press with its decision), ``results.json`` (the results documents) and
+``report.html`` (the printable report handed out after the event). It reads the journal
+file, so it works during the event, after it, and on a copy of the file on another machine.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from typing import Any
 from bridge.desk.event_desk import seating_document
 from bridge.desk.store import AGENDA, ROSTER
 from bridge.event.agenda import Agenda
-from bridge.event.roster import Roster, roster_from_csv
+from bridge.event.roster import Roster
+from bridge.event.roster_files import roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy, Record
 from bridge.reports.report import ReportRound, render_report
-from bridge.reports.tables import results_csv, votes_csv
+from bridge.reports.tables import groups_csv, results_csv, votes_csv
 from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
 
-FILES = ("results.csv", "votes.csv", "results.json", "report.html")
+FILES = ("results.csv", "groups.csv", "votes.csv", "results.json", "report.html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ def export_event(
         agenda = Agenda.model_validate_json(agenda_doc) if agenda_doc else None
         roster_doc = records.store.document(ROSTER)
         roster = roster_from_csv(roster_doc, "stored roster") if roster_doc else Roster()
-        seating = SeatingPlan(seating_document(roster))
+        groupings = agenda.groupings if agenda is not None else []
+        seating = SeatingPlan(seating_document(roster, groupings))
         states = records.rounds(rounds)
         presses = []
         documents: list[dict[str, Any]] = []
@@ -92,6 +95,7 @@ def export_event(
     out.mkdir(parents=True, exist_ok=True)
     written = {
         "results.csv": results_csv(documents),
+        "groups.csv": groups_csv(documents),
         "votes.csv": votes_csv(_in_order(presses), roster),
         "results.json": json.dumps(
             {"rounds": [_summary(s) for s in states], "results": documents}, indent=2

@@ -90,6 +90,7 @@ class RoundView:
     mean: float | None
     shares_total: float
     segments: tuple[SegmentRow, ...]
+    groupings: tuple[tuple[str, tuple[SegmentRow, ...]], ...]  # the event's other groupings
     tables: Mapping[str, Any]  # the results document's: seated, voted, complete per table
     opened: str
     closed: str
@@ -180,8 +181,23 @@ def weighting(weights: Sequence[float]) -> str:
 
 def segment_rows(question: Question, results: Mapping[str, Any]) -> tuple[SegmentRow, ...]:
     """Results by participant group; a suppressed group carries nothing but its name."""
+    return group_rows(question, results.get("segments", {}))
+
+
+def grouping_rows(
+    question: Question, results: Mapping[str, Any]
+) -> tuple[tuple[str, tuple[SegmentRow, ...]], ...]:
+    """Results by each of the event's other groupings (municipality, sector...)."""
+    return tuple(
+        (str(grouping), group_rows(question, groups))
+        for grouping, groups in results.get("groups", {}).items()
+    )
+
+
+def group_rows(question: Question, groups: Mapping[str, Any]) -> tuple[SegmentRow, ...]:
+    """The rows of one grouping's table; a suppressed group carries nothing but its name."""
     rows = []
-    for name, seg in results.get("segments", {}).items():
+    for name, seg in groups.items():
         if seg.get("suppressed", False):
             rows.append(SegmentRow(name=str(name), suppressed=True))
             continue
@@ -245,6 +261,7 @@ def round_view(report_round: ReportRound, tz: dt.tzinfo) -> RoundView:
         mean=rating_mean(question, counts) if question.kind is Kind.RATING else None,
         shares_total=round(sum(r.percent for r in rows), 1),
         segments=segment_rows(question, results),
+        groupings=grouping_rows(question, results),
         tables=results.get("tables", {}),
         opened=clock(results.get("opened_at", state.opened_at), tz),
         closed=clock(results.get("closed_at", state.closed_at), tz),

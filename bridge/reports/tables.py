@@ -25,6 +25,19 @@ RESULTS_COLUMNS = (
     "policy",
     "status",
 )
+GROUPS_COLUMNS = (
+    "round",
+    "theme",
+    "attempt",
+    "grouping",
+    "group",
+    "suppressed",
+    "voters",
+    "option",
+    "label",
+    "count",
+    "percent",
+)
 VOTES_COLUMNS = (
     "id",
     "time",
@@ -73,6 +86,48 @@ def results_csv(documents: Iterable[dict[str, Any]]) -> str:
     writer.writeheader()
     for doc in documents:
         writer.writerows(results_rows(doc))
+    return out.getvalue()
+
+
+def groups_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Results by group, one row per option of each group of each grouping (the segment
+    first); a group too small to show is one row that says so and nothing else."""
+    question = results["question"]
+    groupings = {"segment": results.get("segments", {}), **results.get("groups", {})}
+    rows: list[dict[str, Any]] = []
+    for grouping, groups in groupings.items():
+        for group, split in groups.items():
+            base = {
+                "round": results["round"],
+                "theme": results.get("theme") or "",
+                "attempt": results["attempt"],
+                "grouping": grouping,
+                "group": group,
+                "suppressed": "yes" if split.get("suppressed") else "no",
+            }
+            if split.get("suppressed"):
+                rows.append(base)
+                continue
+            rows += [
+                {
+                    **base,
+                    "voters": split["voters"],
+                    "option": opt["key"],
+                    "label": opt["label"],
+                    "count": split["counts"].get(opt["key"], 0),
+                    "percent": split["percent"].get(opt["key"], 0.0),
+                }
+                for opt in question["options"]
+            ]
+    return rows
+
+
+def groups_csv(documents: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, GROUPS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for doc in documents:
+        writer.writerows(groups_rows(doc))
     return out.getvalue()
 
 

@@ -10,7 +10,7 @@ policy or grace period.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +33,9 @@ class Seating(Protocol):
     def seated(self) -> dict[str, int]:
         """Participants per table."""
 
+    def groups(self) -> dict[str, dict[str, str]]:
+        """Each declared grouping (municipality, sector...): the group of each handset in it."""
+
 
 class SeatingPlan:
     """:class:`Seating` from the roster's published form (``ars/roster``)."""
@@ -42,6 +45,10 @@ class SeatingPlan:
             str(h): (str(seat[0]), str(seat[1])) for h, seat in dict(doc.get("seats", {})).items()
         }
         self._tables = {str(t): int(n) for t, n in dict(doc.get("tables", {})).items()}
+        self._groups = {
+            str(g): {str(h): str(v) for h, v in dict(members).items()}
+            for g, members in dict(doc.get("groups", {})).items()
+        }
 
     def seat_of(self, handset: str) -> tuple[str, str] | None:
         return self._seats.get(handset)
@@ -52,6 +59,9 @@ class SeatingPlan:
 
     def seated(self) -> dict[str, int]:
         return self._tables
+
+    def groups(self) -> dict[str, dict[str, str]]:
+        return self._groups
 
 
 @dataclass(slots=True)
@@ -189,6 +199,7 @@ class RoundTally:
             out["percent"] = summary.get("percent", {})
             out["summary"] = summary
             out["segments"] = self._segments(answers)
+            out["groups"] = self._groups(answers)
         else:
             out["hidden"] = True
         return out
@@ -196,11 +207,31 @@ class RoundTally:
     def _segments(self, answers: dict[str, str]) -> dict[str, Any]:
         if self.seating is None:
             return {}
+        seating = self.seating
+
+        def segment_of(handset: str) -> str | None:
+            seat = seating.seat_of(handset)
+            return seat[0] if seat is not None else None
+
+        return self._split(answers, segment_of)
+
+    def _groups(self, answers: dict[str, str]) -> dict[str, Any]:
+        """Results by each declared grouping, suppressed group by group like segments."""
+        if self.seating is None:
+            return {}
+        return {
+            grouping: self._split(answers, members.get)
+            for grouping, members in self.seating.groups().items()
+        }
+
+    def _split(
+        self, answers: dict[str, str], group_of: Callable[[str], str | None]
+    ) -> dict[str, Any]:
         groups: dict[str, list[str]] = {}
         for handset, answer in answers.items():
-            seat = self.seating.seat_of(handset)
-            if seat is not None:
-                groups.setdefault(seat[0], []).append(answer)
+            name = group_of(handset)
+            if name is not None:  # "" is a group too: participants with no segment
+                groups.setdefault(name, []).append(answer)
         question = self.state.question
         out: dict[str, Any] = {}
         for segment, group in sorted(groups.items()):
@@ -275,8 +306,8 @@ def recount(
     tally = RoundTally(state, seating=seating, min_segment=min_segment)
     # Records are numbered afresh: merged journals of several bridges repeat each other's ids.
     for number, rec in enumerate(records, 1):
-        if rec.decision is Decision.BAD_FRAME:
-            continue
+        if rec.decision in (Decision.BAD_FRAME, Decision.SUSPECT):
+            continue  # a held press stays out of every count until the delegate presses again
         press = Press(rec.receiver, rec.handset, rec.key, rec.t, rec.seq, rec.rssi, rec.battery)
         tally.apply(intake.decide(press, number))
     return tally

@@ -368,6 +368,8 @@ class ArsRxReceiver(SerialReceiver):
         elif isinstance(body, ErrorEvent):
             self._count("rx_errors")
             code = code_name(ErrorCode, body.code)
+            self.stats.errors += 1
+            self.stats.last_error = f"{code}: {body.text}" if body.text else code
             log.warning("receiver %s reports %s: %s", self.name, code, body.text or "(no text)")
 
     def _heard(self, seq: int) -> None:

@@ -50,6 +50,7 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
     assert done.rounds == [*ids[:5], "labour-market-2", *ids[5:]]
     assert {p.name for p in done.files} == {
         "results.csv",
+        "groups.csv",
         "votes.csv",
         "results.json",
         "report.html",

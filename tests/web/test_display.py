@@ -37,7 +37,7 @@ def nonzero(counts: dict[str, int]) -> dict[str, int]:
 async def counted(h: Hall, round_id: str, want: dict[str, int]) -> dict[str, Any]:
     """The round's tally once it holds exactly ``want``."""
     tally: dict[str, Any] = await eventually(
-        lambda: h.get(f"/api/v1/rounds/{round_id}/tally"),
+        lambda: h.get_once_there(f"/api/v1/rounds/{round_id}/tally"),
         lambda t: nonzero(t.get("counts", {})) == nonzero(want),
         f"the votes of {round_id} counted",
     )

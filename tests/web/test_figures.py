@@ -47,9 +47,10 @@ async def vote(h: Hall, page: Page, theme: dict[str, Any], picks: int) -> dict[s
     # Every voter's whole answer is in: each pick counted (a ranking's at its weight).
     per_voter = sum(question["weights"]) if question["kind"] == "ranking" else picks
     tally: dict[str, Any] = await eventually(
-        lambda: h.get(f"/api/v1/rounds/{theme['id']}/tally"),
+        lambda: h.get_once_there(f"/api/v1/rounds/{theme['id']}/tally"),
         lambda t: (
-            t["voters"] == plan.voters and sum(t["counts"].values()) == plan.voters * per_voter
+            t.get("voters") == plan.voters
+            and sum(t.get("counts", {}).values()) == plan.voters * per_voter
         ),
         f"every answer to {theme['id']} counted",
     )

@@ -124,3 +124,57 @@ async def test_the_technician_board(tmp_path: Path, browser: Browser) -> None:
         await expect(page.locator('#receivers tr[data-receiver="rx1"]')).to_have_attribute(
             "data-state", "online"
         )
+
+
+@pytest.mark.browser
+async def test_a_roll_call_finds_a_broken_handset_that_is_replaced_from_the_board(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with hall(tmp_path) as h:
+        rx1 = h.receivers["rx1"]
+        table = [p for p in await h.get("/api/v1/participants") if p["table"] == "1"]
+        assert [p["handset"] for p in table] == h.delegates[:7]
+        broken, spare = h.delegates[3], h.strangers[0]
+        page = await h.page(browser, "/technician", 1400, 1100)
+
+        # The technician calls table 1; everyone there presses a key but one.
+        await page.select_option("#rollcall-table", "1")
+        await page.click("#btn-rollcall")
+        await expect(page.locator("#rollcall-status")).to_contain_text("0 of 7 heard")
+        for handset in h.delegates[:7]:
+            if handset != broken:
+                await press_and_hear(h, rx1, handset)
+        await expect(page.locator("#rollcall-status")).to_contain_text("6 of 7 heard")
+        missing = page.locator("#rollcall-missing li")
+        await expect(missing).to_have_count(1)
+        await expect(missing).to_have_attribute("data-handset", broken)
+        await expect(missing).to_contain_text(f"{table[3]['id']} {table[3]['name']}")
+
+        # The board shows it flagged among the handsets of table 1.
+        await page.fill("#filter-table", "1")
+        await expect(page.locator("#handsets tbody tr")).to_have_count(7)
+        row = page.locator(f'#handsets tr[data-handset="{broken}"]')
+        await expect(row.locator(".flags")).to_contain_text("never heard")
+        await expect(page.locator("#handsets tbody tr").first).to_have_attribute(
+            "data-handset", broken
+        )
+
+        # Replace it: the broken handset is unpaired, the spare pairs with its first press.
+        await row.locator("button.replace").click()
+        await expect(page.locator("#pair-result")).to_contain_text("press any key")
+        for _ in range(20):
+            holder = await h.get(f"/api/v1/participants/{table[3]['id']}")
+            if holder["handset"] == spare:
+                break
+            await press_and_hear(h, rx1, spare)
+        await expect(page.locator("#pair-result")).to_contain_text(
+            f"{table[3]['id']} {table[3]['name']} now holds handset {spare}"
+        )
+        assert broken not in {p["handset"] for p in await h.get("/api/v1/participants")}
+        await expect(page.locator("#rollcall-status")).to_contain_text("7 of 7 heard")
+        await expect(missing).to_have_count(0)
+        await expect(page.locator(f'#handsets tr[data-handset="{spare}"] .table')).to_have_text("1")
+        await expect(page.locator(f'#handsets tr[data-handset="{broken}"]')).to_have_count(0)
+        await page.click("#btn-rollcall-end")
+        assert (await h.get("/api/v1/rollcall")) == {"running": False}
+        assert h.errors == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.desk.event_desk import seating_document
-from bridge.event.roster import Participant, Roster, RosterError, load_roster, roster_from_csv
+from bridge.event.roster import Participant, Roster, RosterError
+from bridge.event.roster_files import load_roster, roster_from_csv
 from bridge.settings import DEFAULT_CONFIG
 
 EXAMPLE = DEFAULT_CONFIG.parent / "rosters" / "vestegn-summit.csv"

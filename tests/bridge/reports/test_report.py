@@ -28,7 +28,8 @@ from playwright.async_api import Browser
 from bridge.desk.event_desk import seating_document
 from bridge.event.agenda import Agenda, Theme, load_agenda
 from bridge.event.questions import Kind, Question
-from bridge.event.roster import Participant, Roster, load_roster
+from bridge.event.roster import Participant, Roster
+from bridge.event.roster_files import load_roster
 from bridge.event.rounds import RoundState, RoundStatus, Visibility, Window
 from bridge.event.votes import Decision, Policy, Record
 from bridge.reports.report import (

@@ -1,0 +1,146 @@
+"""The technician's board: handsets with their flags, receivers, roll call."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import ServiceDep
+from bridge.health import RollCall, board_filter, handset_board
+from bridge.service import Service
+
+router = APIRouter(tags=["technician"])
+
+FLAG_KINDS = ("any", "stuck", "jamming", "spoofing", "battery", "silent")
+TEXT_MAX = 60  # a handset ID, a participant ID or part of a name
+Short = Annotated[str | None, Query(max_length=TEXT_MAX)]
+
+
+def _board(service: Service, since: float | None = None) -> list[dict[str, Any]]:
+    roster = service.desk.roster if service.desk is not None else None
+    return handset_board(roster, service.handsets(), since=since)
+
+
+@router.get("/handsets")
+async def handsets(
+    service: ServiceDep,
+    flag: Annotated[str | None, Query(description=f"one of {', '.join(FLAG_KINDS)}")] = None,
+    table: Short = None,
+    receiver: Short = None,
+    q: Short = None,
+    since: Annotated[float | None, Query(ge=0, description="silent: not heard since")] = None,
+) -> list[dict[str, Any]]:
+    """Every handset heard and every paired one, flagged first: where and when last heard,
+    signal, battery, who holds it, and its flags."""
+    if flag is not None and flag not in FLAG_KINDS:
+        raise HTTPException(422, f"flag must be one of {', '.join(FLAG_KINDS)}, got {flag!r}")
+    rows = _board(service, since)
+    return board_filter(rows, flag=flag, table=table, receiver=receiver, text=q)
+
+
+@router.delete("/handsets/{handset}/flags")
+async def clear_flags(handset: str, service: ServiceDep) -> dict[str, Any]:
+    """The technician has dealt with the handset: its flags go, its sequence starts afresh."""
+    if service.core is None:
+        raise HTTPException(503, "this process does not run the bridge role (receivers)")
+    if not service.core.watch.clear(handset.strip().upper()):
+        raise HTTPException(404, f"handset {handset!r} has no flags on this bridge")
+    return {"handset": handset.strip().upper(), "flags": []}
+
+
+@router.post("/handsets/{handset}/release")
+async def release_held_press(handset: str, service: ServiceDep) -> dict[str, Any]:
+    """The technician vouches for the press held as suspected spoofing: it is decided now
+    (counted if its round was open when it was pressed) and the handset's flags go."""
+    if service.core is None:
+        raise HTTPException(503, "this process does not run the bridge role (receivers)")
+    rec = service.core.release(handset.strip().upper())
+    if rec is None:
+        raise HTTPException(404, f"no press of handset {handset!r} is held on this bridge")
+    return {
+        "handset": rec.handset,
+        "key": rec.key,
+        "decision": rec.decision.value,
+        "round": rec.round,
+    }
+
+
+@router.get("/receivers")
+async def receivers(service: ServiceDep) -> dict[str, Any]:
+    """Every receiver: online or not, its error, its counters and its flags. ``chatter`` is
+    what a receiver prints besides frames (idle and debug lines: harmless); ``damaged`` the
+    frames that failed a check (interference, a failing link)."""
+    flags: dict[str, list[dict[str, Any]]] = {}
+    for topic, doc in service.mirror.latest.items():
+        if topic.startswith("bridge/") and topic.endswith("/handsets") and doc:
+            flags.update(doc.get("receivers", {}))
+    out: dict[str, Any] = {}
+    core = service.core
+    if core is not None:
+        flags.update(core.watch.document()["receivers"])
+        for name, st in core.status.items():
+            receiver = core.receivers.get(name)
+            stats = receiver.stats if receiver is not None else None
+            out[name] = {
+                "family": st.family,
+                "online": st.online,
+                "error": st.error,
+                "since": st.since,
+                "counters": {
+                    "frames": stats.frames if stats else 0,
+                    "presses": stats.presses if stats else 0,
+                    "damaged": stats.rejected if stats else 0,
+                    "chatter": stats.noise if stats else 0,
+                    "errors": stats.errors if stats else 0,
+                },
+                "last_error": stats.last_error if stats else "",
+                "flags": flags.get(name, []),
+            }
+    for name, rx_flags in flags.items():
+        out.setdefault(name, {"flags": rx_flags})
+    return out
+
+
+class RollCallStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table: str | None = Field(None, max_length=20)
+
+
+def _roll_call(request: Request) -> RollCall:
+    call: RollCall | None = getattr(request.app.state, "roll_call", None)
+    if call is None:
+        raise HTTPException(404, "no roll call is running: POST /api/v1/rollcall starts one")
+    return call
+
+
+@router.post("/rollcall")
+async def start_roll_call(
+    body: RollCallStart, request: Request, service: ServiceDep
+) -> dict[str, Any]:
+    """ "Press any key": for the room, or for one table; who has not been heard since now."""
+    table = body.table or None
+    seated = service.desk.roster.seated() if service.desk is not None else {}
+    if table is not None and table not in seated:
+        raise HTTPException(404, f"no participant is seated at table {table!r}")
+    call = RollCall(service.clock.time(), table)  # the clock receivers stamp presses with
+    request.app.state.roll_call = call
+    return call.report(_board(service))
+
+
+@router.get("/rollcall")
+async def roll_call(request: Request, service: ServiceDep) -> dict[str, Any]:
+    """The running roll call: paired handsets expected, heard since it began, and missing;
+    ``{"running": false}`` when none runs."""
+    call: RollCall | None = getattr(request.app.state, "roll_call", None)
+    if call is None:
+        return {"running": False}
+    return call.report(_board(service))
+
+
+@router.delete("/rollcall", status_code=204)
+async def end_roll_call(request: Request) -> None:
+    _roll_call(request)
+    request.app.state.roll_call = None
