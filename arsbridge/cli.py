@@ -26,11 +26,16 @@ from bridge.service import ROLES, Service
 from bridge.settings import ConfigError, Settings, load_settings
 from bridge.tally.replay import replay
 from drivers.base import ReceiverError
-from drivers.registry import DRIVERS, UnknownDriver
+from drivers.registry import DRIVERS, UnknownDriver, load_driver
 
 log = logging.getLogger("arsbridge")
 
-USAGE_ERRORS = (ConfigError, UnknownDriver)
+
+class NotACapture(Exception):
+    """``replay --input`` names a file that holds no capture the driver's codec can read."""
+
+
+USAGE_ERRORS = (ConfigError, UnknownDriver, NotACapture)
 RUN_ERRORS = (BrokerUnreachable, BrokerStartError, JournalError, ReceiverError, OSError)
 
 
@@ -272,8 +277,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    load_driver(args.driver)  # an unknown --driver is the first thing to say
     data = args.input.read_bytes()
+    if not data.strip():
+        raise NotACapture(f"{args.input} is empty: --input needs a capture of a receiver")
     result = replay(args.driver, data, policy=Policy(args.policy))
+    if result.presses == 0 and result.pings == 0:
+        raise NotACapture(
+            f"{args.input} holds nothing the {args.driver} codec reads as a press "
+            f"({result.noise} noise, {result.rejected} rejected frames): is it a capture "
+            f"of another receiver family? Check --driver ({', '.join(DRIVERS)})"
+        )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0

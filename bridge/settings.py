@@ -6,11 +6,12 @@ Nested settings take one underscore after the prefix: ``ARS_MQTT_URL`` sets ``mq
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +28,13 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the setting."""
 
 
-class BrokerSettings(BaseModel):
+class Section(BaseModel):
+    """A table of the config file: a key it does not know is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerSettings(Section):
     """The embedded amqtt broker, used when ``mqtt.url`` is ``embedded``."""
 
     host: str = "127.0.0.1"
@@ -36,7 +43,7 @@ class BrokerSettings(BaseModel):
     max_connections: int = Field(200, ge=1)
 
 
-class MqttSettings(BaseModel):
+class MqttSettings(Section):
     """The MQTT link: broker URL, topic base, batching and reconnection."""
 
     url: str = "embedded"
@@ -67,7 +74,7 @@ class MqttSettings(BaseModel):
         return v
 
 
-class JournalSettings(BaseModel):
+class JournalSettings(Section):
     """The durable press journal (SQLite in WAL mode, group commit)."""
 
     path: Path = Path("var/journal.sqlite3")
@@ -75,7 +82,7 @@ class JournalSettings(BaseModel):
     commit_max: int = Field(2000, ge=1)
 
 
-class DedupSettings(BaseModel):
+class DedupSettings(Section):
     """Windows that tell a repeat or an echo from a genuine new press."""
 
     # A press of the handset's previous answer from another receiver this soon after the
@@ -83,7 +90,7 @@ class DedupSettings(BaseModel):
     echo_window_s: float = Field(2.0, ge=0)
 
 
-class RoundSettings(BaseModel):
+class RoundSettings(Section):
     """Defaults for rounds that do not set their own."""
 
     grace_s: float = Field(2.0, ge=0, le=60)
@@ -94,7 +101,7 @@ class RoundSettings(BaseModel):
     settle_ms: int = Field(500, ge=0, le=60000)
 
 
-class EventSettings(BaseModel):
+class EventSettings(Section):
     """The event: its agenda and roster files (loaded once; the API edits them after)."""
 
     agenda: Path | None = None  # e.g. config/agendas/vestegn-summit.toml
@@ -103,7 +110,7 @@ class EventSettings(BaseModel):
     min_segment: int = Field(5, ge=1, le=1000)
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(Section):
     """The HTTP API and web pages."""
 
     host: str = "127.0.0.1"
@@ -112,7 +119,7 @@ class ApiSettings(BaseModel):
     token: str | None = Field(None, min_length=8)
 
 
-class ReceiverSettings(BaseModel):
+class ReceiverSettings(Section):
     """One receiver: its driver family and where to find it."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
@@ -126,7 +133,7 @@ class ReceiverSettings(BaseModel):
     required: bool = True
 
 
-class SupervisorSettings(BaseModel):
+class SupervisorSettings(Section):
     """Retry policy for receivers that disappear."""
 
     backoff_min_s: float = Field(0.5, gt=0)
@@ -191,8 +198,30 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings.model_validate(_FileSettings(**overrides).model_dump())
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["type"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"config file {file} (or ARS_* environment): {problems}") from None
+
+
+def _problem(loc: tuple[int | str, ...], kind: str, msg: str) -> str:
+    """One validation error as ``section.key: what is wrong``, with a near miss suggested."""
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if kind != "extra_forbidden":
+        return f"{where}: {msg}"
+    known = sorted(_model_at(loc[:-1]).model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return f"{where}: unknown setting; {hint}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The settings model that holds the keys of the table at ``loc``."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of an array of tables, such as [[receivers]]
+        annotation = model.model_fields[part].annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            break
+        model = inner
+    return model

@@ -20,6 +20,7 @@ from bridge.event.agenda import Agenda
 from bridge.event.roster import Roster, roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
+from bridge.press.journal import check_journal
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import results_csv, votes_csv
 from bridge.tally.count import SeatingPlan
@@ -52,8 +53,7 @@ def export_event(
     ``policy`` or ``grace_s`` recount every round under those rules instead of taking the
     results published at the event.
     """
-    if not journal.is_file():
-        raise FileNotFoundError(2, "no such journal", str(journal))
+    check_journal(journal)
     records = EventRecords(journal)
     try:
         agenda_doc = records.store.document(AGENDA)
