@@ -61,6 +61,7 @@ function renderAgenda() {
     items.push(themeItem(t.id, t.title, t.starts, active));
   }
   items.push(...breaks.map(breakItem));
+  if (!rounds.agenda && rounds.states.size === 0) items.push(noAgendaItem());
   // Rounds outside the agenda (ad hoc, or from an earlier agenda) are run the same way.
   const known = new Set(themes().map((t) => t.id));
   const others = new Set([...rounds.states.values()].map((s) => s.theme || s.round));
@@ -91,6 +92,20 @@ function themeItem(id, title, starts, active) {
       attempts.length > 1 ? el("span", { class: "meta" }, ` ${attempts.length} rounds`) : null,
       isCurrent ? el("span", { class: "now" }, "now") : null,
     ),
+  );
+}
+
+function noAgendaItem() {
+  return el(
+    "li",
+    { class: "item empty", id: "no-agenda" },
+    "No agenda is loaded. Name its file in the configuration (",
+    el("code", {}, "[event] agenda"),
+    ") and restart, or load it with ",
+    el("code", {}, "PUT /api/v1/agenda"),
+    ". A round outside any agenda is created with ",
+    el("code", {}, "POST /api/v1/rounds/{id}"),
+    ".",
   );
 }
 
@@ -257,7 +272,8 @@ async function command(what, path, body) {
     const state = await api("POST", path, body);
     // The answer is the round's new state: shown now, not when the stream brings it.
     if (state && state.round) rounds.putState(state.round, state);
-    setText($("notice"), `${what}: ${statusText(state, rounds.doc(state.round))}`);
+    // What was done, to which round: the badge beside the title already shows the status.
+    if (state && state.round) setText($("notice"), `${what}: ${state.title || state.round}`);
   } catch (err) {
     $("error").hidden = false;
     setText($("error"), err.message);
@@ -295,8 +311,8 @@ function confirmClose(state) {
   });
 }
 
-onClick("btn-presentation", () => command("Presentation", roundPath("phase"), { phase: "presentation" }));
-onClick("btn-discussion", () => command("Discussion", roundPath("phase"), { phase: "discussion" }));
+onClick("btn-presentation", () => command("Presentation started", roundPath("phase"), { phase: "presentation" }));
+onClick("btn-discussion", () => command("Discussion started", roundPath("phase"), { phase: "discussion" }));
 onClick("btn-open", () => {
   const value = $("duration").value.trim();
   command("Voting opened", roundPath("open"), value ? { duration_s: Number(value) } : undefined);
@@ -310,7 +326,7 @@ onClick("btn-pause", () => {
 onClick("btn-close", async () => {
   const { state } = selected();
   if (state && (state.status === "open" || state.status === "paused") && !(await confirmClose(state))) return;
-  command("Closed", roundPath("close"));
+  command("Voting closed", roundPath("close"));
 });
 onClick("btn-revote", () => command("Re-vote ready", roundPath("revote")));
 onClick("btn-reveal", () => {

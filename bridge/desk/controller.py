@@ -31,6 +31,7 @@ class RoundError(Exception):
 
 
 StateListener = Callable[[RoundState], None]
+Deleted = Callable[[str], None]
 
 
 class RoundController:
@@ -44,9 +45,11 @@ class RoundController:
         grace_s: float = 2.0,
         late_window_s: float = 60.0,
         agenda: Agenda | None = None,
+        on_delete: Deleted | None = None,
     ) -> None:
         self._clock = clock
         self._on_change = on_change
+        self._on_delete = on_delete
         self._grace_s = grace_s
         self._late_window_s = late_window_s
         self._rounds: dict[str, RoundState] = {}
@@ -61,6 +64,19 @@ class RoundController:
         if state is None:
             raise RoundError(f"round {round_id!r} does not exist", status=404)
         return state
+
+    def started(self, round_id: str) -> RoundState:
+        """The round a command acts on; a theme of the agenda not started yet says so."""
+        state = self._rounds.get(round_id)
+        if state is None and (theme := self._theme(round_id)) is not None:
+            raise RoundError(
+                f"theme {round_id!r} ({theme.title}) has not started yet: "
+                "move it to a phase or open its vote first"
+            )
+        return self.get(round_id)
+
+    def _theme(self, round_id: str) -> Any:
+        return self.agenda.theme_of_round(round_id) if self.agenda is not None else None
 
     def find(self, round_id: str) -> RoundState | None:
         return self._rounds.get(round_id)
@@ -86,14 +102,35 @@ class RoundController:
         return self._commit(state, revision=(existing.revision + 1) if existing else 1)
 
     def _ready(self, round_id: str, fields: dict[str, Any]) -> RoundState:
+        """The round to open or move on: an existing one, an agenda theme's, or one that
+        ``fields`` define here and now; never a blank round made up for a mistyped ID."""
         state = self._rounds.get(round_id)
+        if state is None and not fields and self._theme(round_id) is None:
+            themes = ", ".join(t.id for t in self.agenda.themes) if self.agenda else ""
+            known = f"the agenda's themes are {themes}" if themes else "no agenda is loaded"
+            raise RoundError(
+                f"round {round_id!r} is neither a theme of the agenda nor a round created "
+                f"before ({known}); create it first with its title and question",
+                status=404,
+            )
         if state is None or fields:
             state = self.create(round_id, **fields)
         return state
 
+    def delete(self, round_id: str) -> None:
+        """Remove a round that was never opened (the caller checks it holds no presses)."""
+        state = self.get(round_id)
+        if state.status is not RoundStatus.READY or state.windows or state.since is not None:
+            raise RoundError(f"round {round_id!r} has been voted on; it stays in the record")
+        del self._rounds[round_id]
+        if self.current == round_id:
+            self.current = None
+        if self._on_delete is not None:
+            self._on_delete(round_id)
+
     def revote(self, round_id: str) -> RoundState:
         """A new round on the same question; the first stays as it was, journal included."""
-        first = self.get(round_id)
+        first = self.started(round_id)
         if first.status is not RoundStatus.CLOSED:
             raise RoundError(f"round {round_id!r} is {first.status}; close it before a re-vote")
         theme = first.theme or first.round
@@ -148,7 +185,7 @@ class RoundController:
         return self._commit(new)
 
     def close(self, round_id: str) -> RoundState:
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status not in ACTIVE:
             raise RoundError(f"round {round_id!r} is {state.status}; only an open round closes")
         return self._close(state)
@@ -157,7 +194,7 @@ class RoundController:
         """Give voting more time; a round without a timer gets one ``seconds`` from now."""
         if seconds <= 0:
             raise RoundError("seconds must be positive", status=422)
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status is RoundStatus.PAUSED:
             remaining = (state.remaining_s or 0.0) + seconds
             return self._commit(state.model_copy(update={"remaining_s": remaining}))
@@ -170,7 +207,7 @@ class RoundController:
 
     def pause(self, round_id: str) -> RoundState:
         """Stop voting and the timer; presses until :meth:`resume` do not count."""
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status is not RoundStatus.OPEN:
             raise RoundError(f"round {round_id!r} is {state.status}; only an open round pauses")
         now = self._clock.time()
@@ -190,7 +227,7 @@ class RoundController:
 
     def resume(self, round_id: str) -> RoundState:
         """Reopen a paused round with the time it had left."""
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status is not RoundStatus.PAUSED:
             raise RoundError(f"round {round_id!r} is {state.status}; only a paused round resumes")
         now = self._clock.time()
@@ -208,7 +245,7 @@ class RoundController:
 
     def reset(self, round_id: str) -> RoundState:
         """Put a round back to ready; its earlier presses stay journaled but no longer count."""
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status in ACTIVE:
             raise RoundError(f"round {round_id!r} is {state.status}; close it before a reset")
         self._disarm(round_id)
@@ -235,7 +272,9 @@ class RoundController:
         if phase is PhaseName.VOTING:
             return self.open(round_id, **fields)
         state = (
-            self._ready(round_id, fields) if phase is not PhaseName.RESULTS else self.get(round_id)
+            self._ready(round_id, fields)
+            if phase is not PhaseName.RESULTS
+            else self.started(round_id)
         )
         if state.phases and phase not in {p.name for p in state.phases}:
             raise RoundError(f"round {round_id!r} has no {phase} phase", status=422)
@@ -254,7 +293,7 @@ class RoundController:
 
     def reveal(self, round_id: str, revealed: bool = True) -> RoundState:
         """Show (or hide again) the results of a round whose visibility is ``hidden``."""
-        return self._commit(self.get(round_id).model_copy(update={"revealed": revealed}))
+        return self._commit(self.started(round_id).model_copy(update={"revealed": revealed}))
 
     # Restart.
 

@@ -79,7 +79,9 @@ async def test_an_unplugged_base_comes_back_and_nothing_it_reported_is_lost(
             await svc.until(lambda: core.status["rx1"].online, "base online")
             await svc.until(lambda: states[-1:] == ["online"], "availability online")
             before = len(states) - 1  # a watcher may see the retained "offline" of the start
-            r = await svc.http.post("/api/v1/rounds/summit/open", json={"timer": False})
+            r = await svc.http.post(
+                "/api/v1/rounds/summit/open", json={"title": "Summit", "timer": False}
+            )
             assert r.status_code == 200
             await svc.until(lambda: presses(core) >= 150, "votes arriving")
             device.unplug()

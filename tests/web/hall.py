@@ -133,11 +133,15 @@ def seconds(text: str) -> int:
 
 @contextlib.asynccontextmanager
 async def hall(
-    tmp_path: Path, families: tuple[str, ...] = ("iskipper",), token: str | None = None
+    tmp_path: Path,
+    families: tuple[str, ...] = ("iskipper",),
+    token: str | None = None,
+    agenda: Path | None = AGENDA,
 ) -> AsyncIterator[Hall]:
-    """The service with one simulated receiver per family (``rx1``, ``rx2``...) and the
-    example roster, its first :data:`PAIRED` delegates holding handsets; with ``token``, the
-    API wants it (the test's own HTTP client sends it)."""
+    """The service with one simulated receiver per family (``rx1``, ``rx2``...), the example
+    agenda (or ``agenda``; None for none) and roster, its first :data:`PAIRED` delegates
+    holding handsets; with ``token``, the API wants it (the test's own HTTP client sends
+    it)."""
     ids = make_handset_ids(PAIRED + 8, "iclicker", seed=7)
     delegates, strangers = ids[:PAIRED], ids[PAIRED:]
     async with contextlib.AsyncExitStack() as stack:
@@ -153,7 +157,7 @@ async def hall(
             receivers[f"rx{n}"] = Receiver(f"rx{n}", endpoint, air, sim, task)
         settings = service_settings(
             tmp_path,
-            event={"agenda": AGENDA, "roster": ROSTER},
+            event={"agenda": agenda, "roster": ROSTER},
             mqtt={"handsets_interval_ms": 50},
             api={"token": token},
             receivers=[
