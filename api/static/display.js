@@ -35,6 +35,7 @@ function render() {
     renderOptions($("options"), null, null);
     $("hidden").hidden = true;
     tick();
+    fit();
     return;
   }
   const { doc } = round;
@@ -53,12 +54,15 @@ function render() {
       : "Results hidden",
   );
   setText($("summary"), hidden || !voted ? "" : summaryLine(state.question, voted));
+  // A yes/no vote is a decision: its line is the headline, not a footnote.
+  $("summary").classList.toggle("decision", state.question.kind === "yesno");
   const [voters, share] = turnout(voted);
   setText($("voters"), voters);
   setText($("turnout"), share);
   setText($("status"), statusText(state, voted));
   document.body.dataset.status = state.status;
   tick();
+  fit();
 }
 
 function tick() {
@@ -76,7 +80,11 @@ function tick() {
   else if (t.mode === "paused") {
     phase = "Voting";
     note = t.seconds != null ? `${mmss(t.seconds)} left` : "";
-  } else if (t.mode === "closed") phase = "Voting closed";
+  } else if (t.mode === "closed") {
+    // Closed (early or on time): no frozen 0:00, the results are what matters now.
+    phase = "Voting closed";
+    text = "";
+  }
   else if (t.mode === "planned") {
     const left = plannedLeft(state);
     phase = PHASES[state.phase] || state.phase;
@@ -88,6 +96,26 @@ function tick() {
   setText($("clock-note"), note);
 }
 
+// The longest titles, questions and labels must fit the screen: the type shrinks in steps
+// until nothing is cut off (at most MIN_SCALE of its size).
+const MIN_SCALE = 0.55;
+
+function fit() {
+  const body = document.body;
+  let scale = 1;
+  body.style.setProperty("--fit", "1");
+  // main and the title hide what overflows them; a few pixels are glyphs, not lines.
+  const overflowing = () =>
+    [document.querySelector("main"), $("theme")].some(
+      (box) => box && box.scrollHeight > box.clientHeight + 4,
+    );
+  while (overflowing() && scale > MIN_SCALE) {
+    scale = Math.max(MIN_SCALE, scale - 0.05);
+    body.style.setProperty("--fit", String(scale));
+  }
+  body.dataset.fit = scale.toFixed(2);
+}
+
 follow(
   ["round/", "agenda"],
   (topic, payload) => {
@@ -97,3 +125,4 @@ follow(
 );
 render();
 setInterval(tick, TICK_MS);
+window.addEventListener("resize", fit);

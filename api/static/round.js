@@ -123,13 +123,22 @@ export function summaryLine(question, doc) {
   return "Percent of votes cast";
 }
 
-/** Voters and turnout in words. */
+/** Voters and turnout in words: the turnout says what it is a share of, and never tops 100 %. */
 export function turnout(doc) {
   if (!doc) return ["", ""];
   const t = doc.turnout || {};
   const voters = plural(doc.voters || 0, "voter");
-  if (t.paired) return [voters, `${pctText(t.percent_paired)} of ${t.paired} delegates`];
-  if (t.heard) return [voters, `${pctText(t.percent_heard)} of ${t.heard} handsets heard`];
+  if (t.paired) {
+    const inPaired = t.paired_voters != null ? t.paired_voters : Math.min(doc.voters || 0, t.paired);
+    const share = pctText(Math.min(100, (100 * inPaired) / t.paired));
+    const others = (doc.voters || 0) - inPaired;
+    const text = `${inPaired} of ${t.paired} paired delegates voted (${share})`;
+    return [voters, others > 0 ? `${text} · ${plural(others, "unpaired handset")}` : text];
+  }
+  if (t.heard) {
+    const share = pctText(Math.min(100, t.percent_heard || 0));
+    return [voters, `${share} of the ${t.heard} handsets heard`];
+  }
   return [voters, ""];
 }
 
@@ -170,9 +179,17 @@ export function statusText(state, doc) {
   return state.phase ? (PHASES[state.phase] || state.phase).toLowerCase() : "ready";
 }
 
-/** Build (once per question) or update the option rows in `list`. */
+/** The rows in the order they are shown: a ranking by its result, best first. */
+function ordered(question, doc, rows) {
+  const order = doc && !doc.hidden && doc.summary && doc.summary.order;
+  if (!question || question.kind !== "ranking" || !order || !doc.voters) return rows;
+  const rank = new Map(order.map((key, i) => [key, i]));
+  return [...rows].sort((a, b) => (rank.get(a.key) ?? a.index) - (rank.get(b.key) ?? b.index));
+}
+
+/** Build (once per question and order) or update the option rows in `list`. */
 export function renderOptions(list, question, doc) {
-  const rows = figures(question, doc);
+  const rows = ordered(question, doc, figures(question, doc));
   const signature = JSON.stringify(rows.map((r) => [r.key, r.label]));
   if (list.dataset.signature !== signature) {
     list.dataset.signature = signature;
