@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Path, Request
 
 from bridge.desk.controller import RoundController
 from bridge.desk.event_desk import EventDesk
+from bridge.event.language import Locale, locale, parse_language
 from bridge.service import Service
 from bridge.tally.results import EventRecords
 
@@ -39,7 +40,15 @@ def get_records(service: Annotated[Service, Depends(get_service)]) -> Iterator[E
         records.close()
 
 
+def request_locale(request: Request) -> Locale:
+    """The language a request asks for with ``?lang=``, else the event's ``[event] language``."""
+    service: Service = request.app.state.service
+    default = service.settings.event.language
+    return locale(parse_language(request.query_params.get("lang"), default))
+
+
 ServiceDep = Annotated[Service, Depends(get_service)]
+LocaleDep = Annotated[Locale, Depends(request_locale)]
 DeskDep = Annotated[EventDesk, Depends(get_desk)]
 ControllerDep = Annotated[RoundController, Depends(get_controller)]
 RecordsDep = Annotated[EventRecords, Depends(get_records)]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bridge import VERSION
+from bridge.event.language import Language
 from bridge.event.votes import Policy
 from bridge.mqtt.broker import BrokerStartError
 from bridge.mqtt.link import BrokerUnreachable
@@ -140,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
             "export",
             help="write an event's results, presses and printable report as files",
             description="Read the event's journal (the [journal] path of the config, or "
-            "--journal) and write results.csv, votes.csv, results.json and report.html for "
+            "--journal) and write results.csv, results.xlsx, votes.csv, results.json and "
+            "report.html for "
             "every round, or for the rounds named with --round. Works during and after the event.",
         )
     )
@@ -169,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument(
         "--grace-s", type=float, help="recount every round with this grace period (seconds)"
+    )
+    ex.add_argument(
+        "--language",
+        choices=[lang.value for lang in Language],
+        help="language of the report and the files (default: [event] language)",
     )
 
     rc = sub.add_parser(
@@ -347,6 +354,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             policy=Policy(args.policy) if args.policy else None,
             grace_s=args.grace_s,
             min_segment=settings.event.min_segment,
+            language=Language(args.language) if args.language else settings.event.language,
         )
     except LookupError as exc:
         raise ConfigError(str(exc)) from None

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bridge.event.language import Language
 from bridge.event.votes import Policy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "arsbridge.toml"
@@ -108,6 +109,9 @@ class EventSettings(Section):
     roster: Path | None = None  # CSV: id,name,segment,table,seat,organisation,handset
     # Segments with fewer voters than this are not split out in results (privacy).
     min_segment: int = Field(5, ge=1, le=1000)
+    # The language of the pages, the report, the exports and the API's messages ("en" or
+    # "da"); each page can switch, and a request can ask for another with ?lang=.
+    language: Language = Language.EN
 
 
 class ApiSettings(Section):

@@ -8,20 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
+from api.deps import ControllerDep, DeskDep, LocaleDep, RecordsDep, RoundId, ServiceDep
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import results_csv, votes_csv
+from bridge.reports.workbook import results_workbook
 from bridge.service import Service
 from bridge.tally.results import recount_results
 
 router = APIRouter(tags=["results"])
 
 CSV = "text/csv; charset=utf-8"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _attachment(body: str, media_type: str, filename: str) -> Response:
+def _attachment(body: str | bytes, media_type: str, filename: str) -> Response:
     return Response(
         body,
         media_type=media_type,
@@ -81,45 +83,65 @@ async def round_results(
 
 @router.get("/rounds/{round_id}/results.csv")
 async def round_results_csv(
-    round_id: RoundId, service: ServiceDep, controller: ControllerDep
+    round_id: RoundId, service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
-    """The round's results, one row per option."""
+    """The round's results, one row per option (``?lang=`` for another language)."""
     doc = final_results(service, controller.get(round_id))
-    return _attachment(results_csv([doc]), CSV, f"{round_id}-results.csv")
+    return _attachment(results_csv([doc], lang), CSV, f"{round_id}-results.csv")
 
 
 @router.get("/rounds/{round_id}/votes.csv")
 async def round_votes_csv(
-    round_id: RoundId, controller: ControllerDep, records: RecordsDep, service: ServiceDep
+    round_id: RoundId,
+    controller: ControllerDep,
+    records: RecordsDep,
+    service: ServiceDep,
+    lang: LocaleDep,
 ) -> Response:
     """Every press of the round with its time, receiver, handset, key and decision."""
     controller.get(round_id)
     presses = await asyncio.to_thread(records.records, round_id)
     roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(presses, roster), CSV, f"{round_id}-votes.csv")
+    return _attachment(votes_csv(presses, roster, lang), CSV, f"{round_id}-votes.csv")
 
 
-@router.get("/results.csv")
-async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> Response:
-    """Every closed round's results, one row per option."""
-    docs = [
+def _published(service: Service, controller: ControllerDep) -> list[dict[str, Any]]:
+    return [
         d
         for s in controller.all()
         if s.results_visible and (d := service.results(s.round)) is not None
     ]
-    return _attachment(results_csv(docs), CSV, "results.csv")
+
+
+@router.get("/results.csv")
+async def event_results_csv(
+    service: ServiceDep, controller: ControllerDep, lang: LocaleDep
+) -> Response:
+    """Every closed round's results, one row per option."""
+    return _attachment(results_csv(_published(service, controller), lang), CSV, "results.csv")
+
+
+@router.get("/results.xlsx")
+async def event_results_xlsx(
+    service: ServiceDep, controller: ControllerDep, desk: DeskDep, lang: LocaleDep
+) -> Response:
+    """Every closed round's results as a workbook: a summary sheet, one sheet per round."""
+    title = desk.agenda.title if desk.agenda is not None else ""
+    body = results_workbook(_published(service, controller), title, lang)
+    return _attachment(body, XLSX, "results.xlsx")
 
 
 @router.get("/votes.csv")
 async def event_votes_csv(
-    controller: ControllerDep, records: RecordsDep, service: ServiceDep
+    controller: ControllerDep, records: RecordsDep, service: ServiceDep, lang: LocaleDep
 ) -> Response:
     """Every press of every round."""
     presses = []
     for state in controller.all():
         presses += await asyncio.to_thread(records.records, state.round)
     roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(sorted(presses, key=lambda r: r.id), roster), CSV, "votes.csv")
+    ordered = sorted(presses, key=lambda r: r.id)
+    return _attachment(votes_csv(ordered, roster, lang), CSV, "votes.csv")
 
 
 def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRound]:

@@ -1,8 +1,9 @@
 """``arsbridge export``: an event's results and presses as files, from its journal alone.
 
-Writes ``results.csv`` (one row per option of every round), ``votes.csv`` (every press with
-its decision), ``results.json`` (the results documents) and ``report.html`` (the printable
-report handed out after the event). It reads the journal file, so it works during the
+Writes ``results.csv`` (one row per option of every round), ``results.xlsx`` (a summary sheet
+and one sheet per round), ``votes.csv`` (every press with its decision), ``results.json``
+(the results documents) and ``report.html`` (the printable report handed out after the
+event), in the event's language. It reads the journal file, so it works during the
 event, after it, and on a copy of the file on another machine.
 """
 
@@ -17,16 +18,18 @@ from typing import Any
 from bridge.desk.event_desk import seating_document
 from bridge.desk.store import AGENDA, ROSTER
 from bridge.event.agenda import Agenda
+from bridge.event.language import DEFAULT, Language, locale
 from bridge.event.roster import Roster, roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.press.journal import check_journal
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import results_csv, votes_csv
+from bridge.reports.workbook import results_workbook
 from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
 
-FILES = ("results.csv", "votes.csv", "results.json", "report.html")
+FILES = ("results.csv", "results.xlsx", "votes.csv", "results.json", "report.html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ def export_event(
     policy: Policy | None = None,
     grace_s: float | None = None,
     min_segment: int = 5,
+    language: Language = DEFAULT,
 ) -> Exported:
     """Write the exports of ``rounds`` (default: every round) from the journal at ``journal``.
 
@@ -87,9 +91,11 @@ def export_event(
     finally:
         records.close()
     out.mkdir(parents=True, exist_ok=True)
-    written = {
-        "results.csv": results_csv(documents),
-        "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), roster),
+    lang = locale(language)
+    written: dict[str, str | bytes] = {
+        "results.csv": results_csv(documents, lang),
+        "results.xlsx": results_workbook(documents, agenda.title if agenda else "", lang),
+        "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), roster, lang),
         "results.json": json.dumps(
             {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
         ),
@@ -98,7 +104,10 @@ def export_event(
     files = []
     for name, body in written.items():
         path = out / name
-        path.write_text(body, encoding="utf-8")
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body, encoding="utf-8")
         files.append(path)
     return Exported(out, [s.round for s in states], len(presses), files)
 

@@ -9,6 +9,7 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from arsbridge.simulation import AGENDA, EventPlan, simulate_event
@@ -50,13 +51,14 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
     assert done.rounds == [*ids[:5], "labour-market-2", *ids[5:]]
     assert {p.name for p in done.files} == {
         "results.csv",
+        "results.xlsx",
         "votes.csv",
         "results.json",
         "report.html",
     }
-    with (done.folder / "votes.csv").open() as fh:
+    with (done.folder / "votes.csv").open(encoding="utf-8-sig") as fh:
         votes = list(csv.DictReader(fh))
-    with (done.folder / "results.csv").open() as fh:
+    with (done.folder / "results.csv").open(encoding="utf-8-sig") as fh:
         results = list(csv.DictReader(fh))
     assert len(votes) == done.presses
     assert {v["decision"] for v in votes} >= {"counted", "changed", "duplicate"}
@@ -68,6 +70,21 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
         exported[row["round"]]["voters"] = int(row["voters"])
     assert exported == recount_votes_csv(votes, agenda)
     assert all(r["voters"] > 180 for r in exported.values())  # most of the 220 voted
+
+    # The workbook: a summary sheet, then one sheet per round with the same figures.
+    book = openpyxl.load_workbook(done.folder / "results.xlsx", read_only=True)
+    assert book.sheetnames == ["Summary", *done.rounds]
+    summary = [row for row in book["Summary"].iter_rows(values_only=True) if row and row[0]]
+    assert {row[0]: row[4] for row in summary[2:]} == {
+        r: int(v["voters"]) for r, v in exported.items()
+    }
+    for round_id in done.rounds:
+        rows = list(book[round_id].iter_rows(values_only=True))
+        assert rows[0][:2] == ("round", "theme")
+        assert {row[5]: row[7] for row in rows[1:]} == {
+            k: v for k, v in exported[round_id].items() if k != "voters"
+        }
+    book.close()
 
     doc = json.loads((done.folder / "results.json").read_text())
     assert [r["round"] for r in doc["results"]] == done.rounds
@@ -115,10 +132,10 @@ def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> Non
             timeout=60,
         )
         assert run.returncode == 0, run.stderr
-        with (out / "results.csv").open() as fh:
+        with (out / "results.csv").open(encoding="utf-8-sig") as fh:
             return list(csv.DictReader(fh))
 
-    with (done.folder / "results.csv").open() as fh:
+    with (done.folder / "results.csv").open(encoding="utf-8-sig") as fh:
         live = [r for r in csv.DictReader(fh) if r["round"] == "infrastructure"]
     assert export("--round", "infrastructure") == live
     first = export("--round", "infrastructure", "--policy", "first")
