@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 
@@ -38,6 +38,23 @@ def get_records(service: Annotated[Service, Depends(get_service)]) -> Iterator[E
         yield records
     finally:
         records.close()
+
+
+class Refusal(Exception):
+    """A request the API turns down, its message from the catalogue (``api.<key>``), answered
+    in the request's language."""
+
+    def __init__(self, status: int, key: str, **values: Any) -> None:
+        self.status = status
+        self.key = key
+        self.values = values
+        super().__init__(self.text(locale()))
+
+    def text(self, lang: Locale) -> str:
+        values = dict(self.values)
+        if "state" in values:  # a round's status, named in the request's language
+            values["state"] = lang.t(f"value.status.{values['state']}")
+        return lang.t(f"api.{self.key}", **values)
 
 
 def request_locale(request: Request) -> Locale:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import ControllerDep, DeskDep, LocaleDep, RecordsDep, RoundId, ServiceDep
+from api.deps import (
+    ControllerDep,
+    DeskDep,
+    LocaleDep,
+    RecordsDep,
+    Refusal,
+    RoundId,
+    ServiceDep,
+)
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
@@ -35,20 +43,12 @@ def final_results(service: Service, state: RoundState) -> dict[str, Any]:
     """The round's published final results; 409 while it is open or settling, 403 while the
     host keeps them hidden."""
     if state.status is not RoundStatus.CLOSED:
-        raise HTTPException(
-            409, f"round {state.round!r} is {state.status}; results come after it closes"
-        )
+        raise Refusal(409, "results_after_close", round=state.round, state=state.status.value)
     if not state.results_visible:
-        raise HTTPException(
-            403,
-            f"the results of round {state.round!r} are hidden until the "
-            f"host reveals them (POST /api/v1/rounds/{state.round}/reveal)",
-        )
+        raise Refusal(403, "results_hidden", round=state.round)
     doc = service.results(state.round)
     if doc is None:
-        raise HTTPException(
-            409, f"round {state.round!r} closed; its results come once the grace period has passed"
-        )
+        raise Refusal(409, "results_settling", round=state.round)
     return doc
 
 
@@ -68,7 +68,7 @@ async def round_results(
     if (policy is None and grace_s is None) or not state.results_visible:
         return final_results(service, state)
     if state.status is not RoundStatus.CLOSED:
-        raise HTTPException(409, f"round {round_id!r} is {state.status}; recount it once closed")
+        raise Refusal(409, "recount_closed", round=round_id, state=state.status.value)
     presses = await asyncio.to_thread(records.records, round_id)
     return recount_results(
         presses,
@@ -153,17 +153,30 @@ def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRou
 
 
 @router.get("/report.html", response_class=HTMLResponse)
-async def event_report(service: ServiceDep, controller: ControllerDep, desk: DeskDep) -> str:
+async def event_report(
+    service: ServiceDep, controller: ControllerDep, desk: DeskDep, lang: LocaleDep
+) -> str:
     """The printable report of the whole event: a cover, then one page per theme."""
-    return render_report(agenda=desk.agenda, rounds=_report_rounds(service, controller.all()))
+    return render_report(
+        agenda=desk.agenda,
+        rounds=_report_rounds(service, controller.all()),
+        language=lang.language,
+    )
 
 
 @router.get("/rounds/{round_id}/report.html", response_class=HTMLResponse)
 async def round_report(
-    round_id: RoundId, service: ServiceDep, controller: ControllerDep, desk: DeskDep
+    round_id: RoundId,
+    service: ServiceDep,
+    controller: ControllerDep,
+    desk: DeskDep,
+    lang: LocaleDep,
 ) -> str:
     """The printable report of one round."""
     state = controller.get(round_id)
     return render_report(
-        agenda=desk.agenda, rounds=_report_rounds(service, [state]), whole_event=False
+        agenda=desk.agenda,
+        rounds=_report_rounds(service, [state]),
+        whole_event=False,
+        language=lang.language,
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ControllerDep, RecordsDep, RoundId, ServiceDep
+from api.deps import ControllerDep, RecordsDep, Refusal, RoundId, ServiceDep
 from bridge.event.questions import Question
 from bridge.event.rounds import PhaseName, RoundState, Visibility
 from bridge.event.votes import Policy
@@ -86,7 +86,7 @@ async def create_round(
 async def delete_round(round_id: RoundId, controller: ControllerDep, records: RecordsDep) -> None:
     """Remove a round that was never opened and holds no presses (a mistaken one)."""
     if next(iter(records.journal.records(round_id=round_id)), None) is not None:
-        raise HTTPException(409, f"round {round_id!r} holds presses; it stays in the record")
+        raise Refusal(409, "holds_presses", round=round_id)
     controller.delete(round_id)
 
 
@@ -157,5 +157,5 @@ async def get_tally(round_id: RoundId, service: ServiceDep) -> dict[str, Any]:
     """The live tally (counts hidden while the round's visibility says so)."""
     snapshot = service.tally_snapshot(round_id)
     if snapshot is None:
-        raise HTTPException(404, f"no tally for round {round_id!r}: it was never opened")
+        raise Refusal(404, "no_tally", round=round_id)
     return snapshot

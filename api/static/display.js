@@ -1,9 +1,10 @@
 // The big screen in the hall: follows the current round on its own (no clicks), draws the
 // latest state it has, and ticks the timer between messages so it never looks frozen.
 
+import { t } from "/static/i18n.js";
 import { follow, mmss, setText, showLink } from "/static/live.js";
 import {
-  PHASES,
+  phaseName,
   Rounds,
   plannedLeft,
   renderOptions,
@@ -30,7 +31,7 @@ function render() {
   const state = round && round.state;
   document.body.dataset.round = round ? round.id : "";
   if (!state) {
-    setText($("theme"), "Waiting for the host");
+    setText($("theme"), t("display.waiting"));
     for (const id of ["question", "summary", "voters", "turnout", "status"]) setText($(id), "");
     renderOptions($("options"), null, null);
     $("hidden").hidden = true;
@@ -39,7 +40,7 @@ function render() {
     return;
   }
   const { doc } = round;
-  const again = state.attempt > 1 ? ` · re-vote ${state.attempt - 1}` : "";
+  const again = state.attempt > 1 ? ` · ${t("round.revote", { n: state.attempt - 1 })}` : "";
   setText($("theme"), (state.title || state.round) + again);
   setText($("question"), state.question.text);
   // Before voting opens the options are read and discussed; bars come with the first vote.
@@ -50,8 +51,8 @@ function render() {
   setText(
     $("hidden"),
     hidden && voted.visibility === "after_close" && state.status !== "closed"
-      ? "Results hidden until voting closes"
-      : "Results hidden",
+      ? t("results.hidden_until_close")
+      : t("results.hidden"),
   );
   setText($("summary"), hidden || !voted ? "" : summaryLine(state.question, voted));
   // A yes/no vote is a decision: its line is the headline, not a footnote.
@@ -68,29 +69,31 @@ function render() {
 function tick() {
   const round = current();
   const state = round && round.state;
-  const t = timer(state);
+  const clockState = timer(state);
   const countdown = $("countdown");
-  countdown.dataset.mode = t.mode;
-  document.body.dataset.mode = t.mode;
-  countdown.classList.toggle("urgent", t.mode === "voting" && t.seconds != null && t.seconds <= URGENT_S);
+  countdown.dataset.mode = clockState.mode;
+  document.body.dataset.mode = clockState.mode;
+  countdown.classList.toggle(
+    "urgent",
+    clockState.mode === "voting" && clockState.seconds != null && clockState.seconds <= URGENT_S,
+  );
   let phase = "";
   let note = "";
-  let text = t.text;
-  if (t.mode === "voting") phase = t.seconds == null ? "Voting" : "Voting closes in";
-  else if (t.mode === "paused") {
-    phase = "Voting";
-    note = t.seconds != null ? `${mmss(t.seconds)} left` : "";
-  } else if (t.mode === "closed") {
+  let text = clockState.text;
+  if (clockState.mode === "voting") phase = clockState.seconds == null ? t("phase.voting") : t("display.closes_in");
+  else if (clockState.mode === "paused") {
+    phase = t("phase.voting");
+    note = clockState.seconds != null ? t("timer.left", { time: mmss(clockState.seconds) }) : "";
+  } else if (clockState.mode === "closed") {
     // Closed (early or on time): no frozen 0:00, the results are what matters now.
-    phase = "Voting closed";
+    phase = t("display.closed");
     text = "";
-  }
-  else if (t.mode === "planned") {
+  } else if (clockState.mode === "planned") {
     const left = plannedLeft(state);
-    phase = PHASES[state.phase] || state.phase;
+    phase = phaseName(state.phase);
     text = left >= 0 ? mmss(left) : `+${mmss(-left)}`;
-    note = left >= 0 ? "planned time left" : "over the planned time";
-  } else if (state && state.phase) phase = PHASES[state.phase] || state.phase;
+    note = left >= 0 ? t("timer.planned_left") : t("timer.over");
+  } else if (state && state.phase) phase = phaseName(state.phase);
   setText($("phase"), phase);
   setText(countdown, text);
   setText($("clock-note"), note);

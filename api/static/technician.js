@@ -2,6 +2,7 @@
 // counters from the health report), every handset heard, participants still without a
 // handset, and pairing by printed ID or by the next key press.
 
+import { t } from "/static/i18n.js";
 import { ago, api, clock, el, follow, setText, showLink } from "/static/live.js";
 
 const POLL_MS = 2000;
@@ -51,20 +52,20 @@ function renderReceivers() {
       { class: r.online ? "" : "offline", dataset: { receiver: r.name, state: r.online ? "online" : "offline" } },
       el("td", {}, el("strong", {}, r.name)),
       el("td", {}, r.family),
-      el("td", { class: "state" }, el("span", { class: `badge ${r.online ? "ok" : "bad"}` }, r.online ? "online" : "offline")),
+      el("td", { class: "state" }, el("span", { class: `badge ${r.online ? "ok" : "bad"}` }, r.online ? t("tech.online") : t("tech.offline"))),
       el("td", {}, r.since ? ago(now - r.since) : ""),
       el("td", { class: "error-text" }, r.error || ""),
       ...["frames", "presses", "rejected", "noise"].map((k) => el("td", { class: `num ${k}` }, r.stats[k] ?? "")),
       el("td", { class: "num" }, r.opened ?? ""),
     ),
   );
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 10, class: "meta" }, "No receiver configured or announced yet.")));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 10, class: "meta" }, t("tech.no_receiver"))));
   $("receivers").tBodies[0].replaceChildren(...rows);
-  const parts = [...bridges.entries()].map(([name, b]) => `bridge ${name}: ${b.state}${b.version ? " v" + b.version : ""}`);
+  const parts = [...bridges.entries()].map(([name, b]) => `${t("tech.bridge", { name })}: ${b.state}${b.version ? " v" + b.version : ""}`);
   if (health) {
     const m = health.mqtt || {};
-    parts.push(`broker ${m.broker || "?"}: ${m.connected ? "connected" : "not connected"}`);
-    if (health.journal) parts.push(`journal backlog ${health.journal.backlog}`);
+    parts.push(`${t("tech.broker", { name: m.broker || "?" })}: ${m.connected ? t("tech.connected") : t("tech.not_connected")}`);
+    if (health.journal) parts.push(t("tech.backlog", { n: health.journal.backlog }));
     setText($("service"), `${health.bridge} · ${health.status} · v${health.version}`);
   }
   setText($("bridges"), parts.join(" · "));
@@ -74,9 +75,9 @@ function renderReceivers() {
 
 function flagsOf(h, now) {
   const flags = [];
-  if (h.bat != null && h.bat < LOW_BATTERY) flags.push(["bad", "low battery"]);
-  if (now - h.last > QUIET_S) flags.push(["warn", `not heard for ${ago(now - h.last).replace(" ago", "")}`]);
-  if (!h.participant) flags.push(["", "unpaired"]);
+  if (h.bat != null && h.bat < LOW_BATTERY) flags.push(["bad", t("tech.flag.low"), "low"]);
+  if (now - h.last > QUIET_S) flags.push(["warn", t("tech.flag.quiet", { ago: ago(now - h.last) }), "quiet"]);
+  if (!h.participant) flags.push(["", t("tech.flag.unpaired"), "unpaired"]);
   return flags;
 }
 
@@ -87,12 +88,12 @@ function renderHandsets() {
   let unpaired = 0;
   const rows = handsets.map((h) => {
     const flags = flagsOf(h, now);
-    low += flags.some(([, f]) => f === "low battery");
-    quiet += flags.some(([, f]) => f.startsWith("not heard"));
+    low += flags.some(([, , code]) => code === "low");
+    quiet += flags.some(([, , code]) => code === "quiet");
     unpaired += !h.participant;
     const who = h.participant
       ? `${h.participant}${h.name ? " " + h.name : ""}`
-      : el("button", { type: "button", class: "link-button", onclick: () => useHandset(h.handset) }, "pair…");
+      : el("button", { type: "button", class: "link-button", onclick: () => useHandset(h.handset) }, t("tech.pair_this"));
     return el(
       "tr",
       { class: flags.some(([k]) => k) ? "flagged" : "", dataset: { handset: h.handset } },
@@ -109,7 +110,7 @@ function renderHandsets() {
   $("handsets").tBodies[0].replaceChildren(...rows);
   setText(
     $("handsets-summary"),
-    `${handsets.length} heard · ${low} low battery · ${quiet} quiet for over ${QUIET_S} s · ${unpaired} unpaired`,
+    t("tech.summary", { heard: handsets.length, low, quiet, quiet_s: QUIET_S, unpaired }),
   );
 }
 
@@ -129,14 +130,14 @@ function renderParticipants() {
   const without = participants.filter((p) => !p.handset);
   const withHandset = participants.filter((p) => p.handset);
   const option = (p) =>
-    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (table ${p.table}${p.seat ? ", seat " + p.seat : ""})` : ""}${p.handset ? " · has " + p.handset : ""}`);
+    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (${t("tech.table", { table: p.table })}${p.seat ? ", " + t("tech.seat", { seat: p.seat }) : ""})` : ""}${p.handset ? " · " + t("tech.has", { handset: p.handset }) : ""}`);
   select.replaceChildren(
-    el("option", { value: "" }, "— choose a participant —"),
-    el("optgroup", { label: `Without a handset (${without.length})` }, without.map(option)),
-    el("optgroup", { label: `With a handset (${withHandset.length})` }, withHandset.map(option)),
+    el("option", { value: "" }, t("tech.choose")),
+    el("optgroup", { label: t("tech.group.without", { n: without.length }) }, without.map(option)),
+    el("optgroup", { label: t("tech.group.with", { n: withHandset.length }) }, withHandset.map(option)),
   );
   select.value = participants.some((p) => p.id === chosen) ? chosen : "";
-  setText($("unpaired-count"), `(${without.length} of ${participants.length})`);
+  setText($("unpaired-count"), t("tech.of", { n: without.length, total: participants.length }));
   $("unpaired").replaceChildren(
     ...without.map((p) =>
       el(
@@ -146,7 +147,7 @@ function renderParticipants() {
           "button",
           { type: "button", onclick: () => (select.value = p.id) },
           `${p.id} ${p.name}`,
-          p.table ? el("span", { class: "meta" }, ` · table ${p.table}${p.seat ? "/" + p.seat : ""}`) : null,
+          p.table ? el("span", { class: "meta" }, ` · ${t("tech.table", { table: p.table })}${p.seat ? "/" + p.seat : ""}`) : null,
         ),
       ),
     ),
@@ -162,7 +163,7 @@ function pairingMessage(text, error) {
 async function pair(path, body, waiting) {
   if (pairing) return;
   if (!body.participant) {
-    pairingMessage("Choose a participant first.", true);
+    pairingMessage(t("tech.choose_first"), true);
     return;
   }
   pairing = true;
@@ -170,7 +171,7 @@ async function pair(path, body, waiting) {
   pairingMessage(waiting, false);
   try {
     const p = await api("POST", path, body);
-    pairingMessage(`${p.id} ${p.name} now holds handset ${p.handset}.`, false);
+    pairingMessage(t("tech.paired", { id: p.id, name: p.name, handset: p.handset }), false);
     $("pair-handset").value = "";
   } catch (err) {
     pairingMessage(err.message, true);
@@ -186,16 +187,16 @@ $("pair-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const handset = $("pair-handset").value.trim();
   if (!handset) {
-    pairingMessage("Type the handset ID printed on the keypad.", true);
+    pairingMessage(t("tech.type_id"), true);
     return;
   }
-  pair("/api/v1/pairing", { participant: $("pair-participant").value, handset }, "Pairing…");
+  pair("/api/v1/pairing", { participant: $("pair-participant").value, handset }, t("tech.pairing_now"));
 });
 $("btn-pair-next").addEventListener("click", () =>
   pair(
     "/api/v1/pairing/next",
     { participant: $("pair-participant").value, timeout_s: NEXT_PRESS_S },
-    `Waiting up to ${NEXT_PRESS_S} s: press any key on the new handset now.`,
+    t("tech.waiting", { n: NEXT_PRESS_S }),
   ),
 );
 
@@ -243,7 +244,7 @@ async function refresh() {
     $("poll-error").hidden = true;
   } catch (err) {
     $("poll-error").hidden = false;
-    setText($("poll-error"), `Cannot refresh: ${err.message}`);
+    setText($("poll-error"), t("tech.cannot_refresh", { error: err.message }));
   }
   renderReceivers();
   renderHandsets();

@@ -99,7 +99,7 @@ def export_event(
         "results.json": json.dumps(
             {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
         ),
-        "report.html": render_report(agenda=agenda, rounds=report),
+        "report.html": render_report(agenda=agenda, rounds=report, language=language),
     }
     files = []
     for name, body in written.items():

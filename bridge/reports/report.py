@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from bridge.event.agenda import Agenda, Theme
+from bridge.event.language import DEFAULT, Language, Locale, locale
 from bridge.event.questions import Kind, Question
 from bridge.event.rounds import RoundState, Visibility
 
@@ -172,8 +173,12 @@ def rating_mean(question: Question, counts: Mapping[str, float]) -> float | None
     return round(scored / votes, 2) if votes else None
 
 
-def weighting(weights: Sequence[float]) -> str:
+def weighting(weights: Sequence[float], lang: Locale | None = None) -> str:
     """A ranking's points per place in words: "1st choice 10 points, 2nd 9, 3rd 8"."""
+    lang = lang or locale()
+    if lang.language is Language.DA:
+        later = "".join(f", {i + 2}. {_number(w, lang)}" for i, w in enumerate(weights[1:]))
+        return f"1. prioritet {_number(weights[0], lang)} point{later}"
     later = "".join(f", {_ordinal(i + 2)} {_number(w)}" for i, w in enumerate(weights[1:]))
     return f"1st choice {_number(weights[0])} points{later}"
 
@@ -198,9 +203,13 @@ def segment_rows(question: Question, results: Mapping[str, Any]) -> tuple[Segmen
     return tuple(rows)
 
 
-def clock(t: float | None, tz: dt.tzinfo) -> str:
-    """Wall-clock time of a timestamp in the report's zone; empty when there is none."""
-    return dt.datetime.fromtimestamp(t, tz).strftime("%H:%M:%S") if t is not None else ""
+def clock(t: float | None, tz: dt.tzinfo, lang: Locale | None = None) -> str:
+    """Wall-clock time of a timestamp in the report's zone (14:30:05, Danish 14.30.05);
+    empty when there is none."""
+    if t is None:
+        return ""
+    sep = "." if lang is not None and lang.language is Language.DA else ":"
+    return dt.datetime.fromtimestamp(t, tz).strftime(f"%H{sep}%M{sep}%S")
 
 
 def voting_time(state: RoundState) -> str:
@@ -209,7 +218,9 @@ def voting_time(state: RoundState) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if state.windows else ""
 
 
-def programme(agenda: Agenda, status: Mapping[str, str]) -> tuple[AgendaItem, ...]:
+def programme(
+    agenda: Agenda, status: Mapping[str, str], lang: Locale | None = None
+) -> tuple[AgendaItem, ...]:
     """Themes in agenda order with each break placed before the first theme starting after it."""
     breaks = sorted(agenda.breaks, key=lambda b: b.starts)
     items: list[AgendaItem] = []
@@ -217,9 +228,10 @@ def programme(agenda: Agenda, status: Mapping[str, str]) -> tuple[AgendaItem, ..
         starts = theme.starts if theme is not None else None
         while breaks and (theme is None or (starts is not None and breaks[0].starts < starts)):
             b = breaks.pop(0)
-            items.append(AgendaItem(_hhmm(b.starts), _ends(b.starts, b.minutes), b.title))
+            when = (_hhmm(b.starts, lang), _ends(b.starts, b.minutes, lang))
+            items.append(AgendaItem(*when, b.title))
         if theme is not None:
-            when = (_hhmm(starts), _ends(starts, theme.minutes))
+            when = (_hhmm(starts, lang), _ends(starts, theme.minutes, lang))
             items.append(
                 AgendaItem(*when, theme.title, theme.speaker, theme.id, status.get(theme.id, ""))
             )
@@ -229,7 +241,7 @@ def programme(agenda: Agenda, status: Mapping[str, str]) -> tuple[AgendaItem, ..
 # Assembly.
 
 
-def round_view(report_round: ReportRound, tz: dt.tzinfo) -> RoundView:
+def round_view(report_round: ReportRound, tz: dt.tzinfo, lang: Locale | None = None) -> RoundView:
     """What the report prints for one round."""
     state, results = report_round.state, report_round.results
     question = state.question
@@ -246,15 +258,19 @@ def round_view(report_round: ReportRound, tz: dt.tzinfo) -> RoundView:
         shares_total=round(sum(r.percent for r in rows), 1),
         segments=segment_rows(question, results),
         tables=results.get("tables", {}),
-        opened=clock(results.get("opened_at", state.opened_at), tz),
-        closed=clock(results.get("closed_at", state.closed_at), tz),
+        opened=clock(results.get("opened_at", state.opened_at), tz, lang),
+        closed=clock(results.get("closed_at", state.closed_at), tz, lang),
         voting_time=voting_time(state),
         hidden_live=state.visibility is Visibility.HIDDEN and not state.revealed,
     )
 
 
 def theme_views(
-    agenda: Agenda | None, rounds: Sequence[ReportRound], tz: dt.tzinfo, whole_event: bool
+    agenda: Agenda | None,
+    rounds: Sequence[ReportRound],
+    tz: dt.tzinfo,
+    whole_event: bool,
+    lang: Locale | None = None,
 ) -> tuple[ThemeView, ...]:
     """Rounds grouped by theme, attempts in order: agenda themes first, then other rounds."""
     groups: dict[str, list[ReportRound]] = {}
@@ -270,7 +286,7 @@ def theme_views(
         members = sorted(groups.get(theme_id, []), key=lambda r: r.state.attempt)
         # A theme not on the agenda has rounds (that is how its ID came in), so [0] exists.
         source = theme if theme is not None else members[0].state
-        attempts = tuple(round_view(r, tz) for r in members)
+        attempts = tuple(round_view(r, tz, lang) for r in members)
         views.append(
             ThemeView(theme_id, source.title or theme_id, source.question, theme, attempts)
         )
@@ -284,20 +300,23 @@ def render_report(
     title: str | None = None,
     generated_at: dt.datetime | None = None,
     whole_event: bool = True,
+    language: Language = DEFAULT,
 ) -> str:
     """The report as one self-contained HTML document: a cover, then a page per theme.
 
     Times print in the agenda's time zone, else in ``generated_at``'s (default: now, in this
     machine's zone). With an
     agenda and ``whole_event``, every agenda theme gets a page, "not voted" when no round of
-    it ran; ``whole_event=False`` makes a document of the given rounds only.
+    it ran; ``whole_event=False`` makes a document of the given rounds only. ``language``
+    chooses the headings and the number, date and time formats.
     """
+    lang = locale(language)
     generated = generated_at or dt.datetime.now()
     if generated.tzinfo is None:
         generated = generated.astimezone()  # a naive time is this machine's local time
     # Event times read in the agenda's zone; without one, in the zone of ``generated_at``.
     tz = (agenda.tz if agenda is not None else None) or generated.tzinfo or dt.UTC
-    themes = theme_views(agenda, rounds, tz, whole_event)
+    themes = theme_views(agenda, rounds, tz, whole_event, lang)
     status = {t.id: _status(t) for t in themes}
     opened = [r.state.opened_at for t in themes for r in t.rounds if r.state.opened_at is not None]
     date = (
@@ -305,23 +324,34 @@ def render_report(
         if agenda is not None and agenda.date
         else (dt.datetime.fromtimestamp(min(opened), tz).date() if opened else None)
     )
-    return _template().render(
-        title=title or (agenda.title if agenda is not None else "Results"),
+    english = lang.language is Language.EN
+    return _template(lang.language).render(
+        lang=lang.language.value,
+        _=functools.partial(_translate, lang),
+        hhmm=functools.partial(_hhmm, lang=lang),
+        title=title or (agenda.title if agenda is not None else _translate(lang, "Results")),
         agenda=agenda,
-        programme=programme(agenda, status) if agenda is not None else (),
+        programme=programme(agenda, status, lang) if agenda is not None else (),
         themes=themes,
-        date=f"{date.day} {date:%B %Y}" if date else "",
-        generated=generated.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        date=(f"{date.day} {date:%B %Y}" if english else lang.date(date)) if date else "",
+        generated=generated.strftime(
+            "%Y-%m-%d %H:%M %Z" if english else "%d.%m.%Y %H.%M %Z"
+        ).strip(),
         columns=COLUMNS,
         kinds=Kind,
-        weighting=weighting,
+        weighting=functools.partial(weighting, lang=lang),
         track_px=TRACK_PX,
         bar_px=BAR_PX,
     )
 
 
+def _translate(lang: Locale, text: str, **values: Any) -> str:
+    """The report's text ``text`` (its English wording is its key) in ``lang``."""
+    return lang.t(f"report.{text}", **values)
+
+
 @functools.cache
-def _template() -> jinja2.Template:
+def _template(language: Language = DEFAULT) -> jinja2.Template:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bridge.reports", "templates"),
         autoescape=True,  # labels and titles come from operators and imported files
@@ -329,13 +359,20 @@ def _template() -> jinja2.Template:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = _percent
-    env.filters["num"] = _number
+    lang = locale(language)
+    env.filters["pct"] = functools.partial(_percent, lang=lang)
+    env.filters["pct0"] = functools.partial(_percent, lang=lang, digits=0)
+    env.filters["num"] = functools.partial(_number, lang=lang)
     return env.get_template("report.html.j2")
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{float(value):.1f}%"
+def _percent(value: float | None, lang: Locale | None = None, digits: int = 1) -> str:
+    """51.5% in English, 51,5 % in Danish."""
+    if value is None:
+        return "—"
+    if lang is not None and lang.language is Language.DA:
+        return lang.percent(float(value), digits)
+    return f"{float(value):.{digits}f}%"
 
 
 def _status(theme: ThemeView) -> str:
@@ -350,9 +387,10 @@ def _theme_id(agenda: Agenda | None, state: RoundState) -> str:
     return theme.id if theme is not None else state.round
 
 
-def _number(value: float) -> str:
+def _number(value: float, lang: Locale | None = None) -> str:
     value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0").rstrip(".")
+    text = str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if lang is not None and lang.language is Language.DA else text
 
 
 def _ordinal(n: int) -> str:
@@ -360,13 +398,15 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _hhmm(t: dt.time | None) -> str:
-    return t.strftime("%H:%M") if t is not None else ""
-
-
-def _ends(t: dt.time | None, minutes: float) -> str:
+def _hhmm(t: dt.time | None, lang: Locale | None = None) -> str:
+    """14:30, or 14.30 in Danish."""
     if t is None:
         return ""
-    return _hhmm(
-        (dt.datetime.combine(dt.date(2000, 1, 1), t) + dt.timedelta(minutes=minutes)).time()
-    )
+    return t.strftime("%H.%M" if lang is not None and lang.language is Language.DA else "%H:%M")
+
+
+def _ends(t: dt.time | None, minutes: float, lang: Locale | None = None) -> str:
+    if t is None:
+        return ""
+    end = (dt.datetime.combine(dt.date(2000, 1, 1), t) + dt.timedelta(minutes=minutes)).time()
+    return _hhmm(end, lang)

@@ -191,4 +191,9 @@ async def test_rounds_exist_for_agenda_themes_or_when_created(client: httpx.Asyn
     r = await client.delete("/api/v1/rounds/infrastructure")
     assert r.status_code == 409
     assert "stays in the record" in r.json()["detail"]
+    # The same refusals in Danish, when the request asks for it.
+    r = await client.post("/api/v1/rounds/infrastructure/close", params={"lang": "da"})
+    assert r.json()["detail"] == ("runden 'infrastructure' er lukket; kun en åben runde kan lukkes")
+    r = await client.post("/api/v1/rounds/infrastucture/open", params={"lang": "da"})
+    assert r.json()["detail"].startswith("runden 'infrastucture' er hverken et tema i programmet")
     assert [s["round"] for s in (await client.get("/api/v1/rounds")).json()] == ["infrastructure"]

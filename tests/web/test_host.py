@@ -89,9 +89,9 @@ async def test_the_host_runs_a_theme(tmp_path: Path, browser: Browser) -> None:
         links = page.locator("#links a")
         assert [await a.get_attribute("href") for a in await links.all()] == [
             f"{ROUND}/results",
-            f"{ROUND}/results.csv",
-            f"{ROUND}/votes.csv",
-            f"{ROUND}/report.html",
+            f"{ROUND}/results.csv?lang=en",  # the files in the page's language
+            f"{ROUND}/votes.csv?lang=en",
+            f"{ROUND}/report.html?lang=en",
         ]
 
         # A re-vote becomes the theme's round on the console.
