@@ -14,41 +14,9 @@ from playwright.async_api import Browser, Page, expect
 from arsbridge.simulation import plan_for
 from bridge.event.questions import Question
 from firmware_sim.audience import Audience
-from tests.web.hall import Hall, eventually, hall
+from tests.web.hall import Hall, clipped, eventually, hall
 
 SIZES = [(1920, 1080), (1280, 720)]
-
-# Every element that shows text, and what cuts it off: the window, or a box around it
-# that hides what overflows it. Returns one line per clipped element.
-CLIPPED = """() => {
-  const out = [];
-  const within = (r, b) =>
-    r.left >= b.left - 1 && r.top >= b.top - 1 &&
-    r.right <= b.right + 1 && r.bottom <= b.bottom + 1;
-  const view = { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
-  for (const el of document.querySelectorAll("header *, main *, footer *")) {
-    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-    if (!own) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0) continue;
-    const text = el.textContent.slice(0, 40);
-    const name = `${el.tagName.toLowerCase()}#${el.id}.${el.className} "${text}"`;
-    if (!within(r, view)) out.push(`${name} leaves the window`);
-    if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
-      if (getComputedStyle(el).overflow !== "visible") out.push(`${name} overflows itself`);
-    }
-    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
-      if (getComputedStyle(a).overflow === "visible") continue;
-      if (!within(r, a.getBoundingClientRect())) out.push(`${name} is cut off by ${a.tagName}`);
-    }
-  }
-  return out;
-}"""
-
-
-async def clipped(page: Page) -> list[str]:
-    found: list[str] = await page.evaluate(CLIPPED)
-    return found
 
 
 async def show_round(h: Hall, page: Page, theme: dict[str, Any]) -> dict[str, Any]:
@@ -80,16 +48,20 @@ async def test_every_theme_fits_the_screen_at_both_sizes(tmp_path: Path, browser
                 await expect(page.locator("body")).to_have_attribute(
                     "data-fit", re.compile(r"^[01]\.\d\d$")
                 )
-                problems = await clipped(page)
+                problems = await clipped(page, whole_screen=True)
                 assert problems == [], f"{theme['id']} at {width}x{height}: {problems}"
             if theme["question"]["kind"] == "ranking":
-                order = tally["summary"]["order"]
-                await expect(page.locator("#options li")).to_have_count(len(order))
-                keys = [
-                    await li.get_attribute("data-key")
-                    for li in await page.locator("#options li").all()
-                ]
-                assert keys == order, "a ranking is shown in rank order"
+                # Once every pick is counted, the rows stand in the order of the result.
+                async def orders(
+                    round_id: str = theme["id"],
+                ) -> tuple[list[str], list[str | None]]:
+                    now = await h.get(f"/api/v1/rounds/{round_id}/tally")
+                    rows = page.locator("#options li")
+                    return now["summary"]["order"], [
+                        await li.get_attribute("data-key") for li in await rows.all()
+                    ]
+
+                await eventually(orders, lambda o: o[0] == o[1], "a ranking in rank order")
             if theme["question"]["kind"] == "yesno":
                 summary = page.locator("#summary")
                 await expect(summary).to_have_class("summary decision")
