@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Path, Request
 
 from bridge.desk.controller import RoundController
 from bridge.desk.event_desk import EventDesk
@@ -23,7 +23,7 @@ def get_service(request: Request) -> Service:
 
 def get_desk(service: Annotated[Service, Depends(get_service)]) -> EventDesk:
     if service.desk is None:
-        raise HTTPException(503, "this process does not run the api role (rounds, agenda, roster)")
+        raise Refusal(503, "no_api_role")
     return service.desk
 
 

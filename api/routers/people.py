@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import DeskDep, ServiceDep
+from api.deps import DeskDep, Refusal, ServiceDep
 from bridge.event.roster import Participant, roster_from_csv
 
 router = APIRouter(tags=["participants"])
@@ -45,7 +45,7 @@ async def participants_csv(desk: DeskDep) -> Response:
 async def put_participants(request: Request, desk: DeskDep) -> list[Participant]:
     """Replace the roster with a CSV (``id,name,segment,table,seat,organisation,handset``)."""
     if not request.headers.get("content-type", "").startswith("text/csv"):
-        raise HTTPException(415, "send the roster as text/csv")
+        raise Refusal(415, "roster_csv")
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     await desk.set_roster(roster_from_csv(text, "uploaded roster"))
     return desk.roster.participants()
@@ -61,9 +61,7 @@ async def put_participant(
     participant_id: str, participant: Participant, desk: DeskDep
 ) -> Participant:
     if participant.id != participant_id:
-        raise HTTPException(
-            422, f"the body's id {participant.id!r} differs from the path's {participant_id!r}"
-        )
+        raise Refusal(422, "id_differs", body=participant.id, path=participant_id)
     return await desk.put_participant(participant)
 
 
