@@ -4,6 +4,7 @@ and the exported results equal a recount of the exported presses done here, inde
 from __future__ import annotations
 
 import csv
+import io
 import json
 import tomllib
 from collections import defaultdict
@@ -161,3 +162,37 @@ def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> Non
     )
     assert missing.returncode == 2
     assert "nope" in missing.stderr
+
+    # In Danish: a CSV that Danish Excel splits on ';' with a decimal comma, a Danish report.
+    danish = tmp_path / "dansk"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arsbridge.cli",
+            "export",
+            "--journal",
+            str(journal),
+            "--out",
+            str(danish),
+            "--round",
+            "infrastructure",
+            "--language",
+            "da",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    text = (danish / "results.csv").read_text(encoding="utf-8")
+    assert text.startswith("\ufeffrunde;tema;forsøg;titel;type;svar;tekst;antal;procent;")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
+    assert [r["antal"] for r in rows] == [r["count"] for r in live]
+    assert [r["procent"] for r in rows] == [
+        f"{float(r['percent']):g}".replace(".", ",") for r in live
+    ]
+    report = (danish / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="da">' in report
+    assert "Resultatrapport: én side pr. tema" in report
