@@ -103,15 +103,23 @@ function tick() {
 // until nothing is cut off (at most MIN_SCALE of its size).
 const MIN_SCALE = 0.55;
 
+let fitted = ""; // what the type was last fitted to: the texts and the window's size
+
 function fit() {
   const body = document.body;
-  let scale = 1;
-  body.style.setProperty("--fit", "1");
   // main and the title hide what overflows them; a few pixels are glyphs, not lines.
   const overflowing = () =>
     [document.querySelector("main"), $("theme")].some(
       (box) => box && box.scrollHeight > box.clientHeight + 4,
     );
+  // Tallies come ten times a second; the type is fitted again only when the texts or the
+  // window change, or something no longer fits.
+  const key = [innerWidth, innerHeight, $("theme").textContent, $("question").textContent,
+    $("summary").textContent, $("options").dataset.signature, $("hidden").hidden].join("|");
+  if (key === fitted && !overflowing()) return;
+  fitted = key;
+  let scale = 1;
+  body.style.setProperty("--fit", "1");
   while (overflowing() && scale > MIN_SCALE) {
     scale = Math.max(MIN_SCALE, scale - 0.05);
     body.style.setProperty("--fit", String(scale));
