@@ -20,6 +20,7 @@ from bridge.event.agenda import Agenda, Theme
 from bridge.event.language import DEFAULT, Language, Locale, locale
 from bridge.event.questions import Kind, Question
 from bridge.event.rounds import RoundState, Visibility
+from bridge.reports.formats import clock, ends, hhmm, number, percent, translate, weighting
 
 TRACK_PX = 200.0  # a full bar: 100 % of votes cast, or the leading option's points
 BAR_PX = 12.0
@@ -173,16 +174,6 @@ def rating_mean(question: Question, counts: Mapping[str, float]) -> float | None
     return round(scored / votes, 2) if votes else None
 
 
-def weighting(weights: Sequence[float], lang: Locale | None = None) -> str:
-    """A ranking's points per place in words: "1st choice 10 points, 2nd 9, 3rd 8"."""
-    lang = lang or locale()
-    if lang.language is Language.DA:
-        later = "".join(f", {i + 2}. {_number(w, lang)}" for i, w in enumerate(weights[1:]))
-        return f"1. prioritet {_number(weights[0], lang)} point{later}"
-    later = "".join(f", {_ordinal(i + 2)} {_number(w)}" for i, w in enumerate(weights[1:]))
-    return f"1st choice {_number(weights[0])} points{later}"
-
-
 def segment_rows(question: Question, results: Mapping[str, Any]) -> tuple[SegmentRow, ...]:
     """Results by participant group; a suppressed group carries nothing but its name."""
     rows = []
@@ -203,15 +194,6 @@ def segment_rows(question: Question, results: Mapping[str, Any]) -> tuple[Segmen
     return tuple(rows)
 
 
-def clock(t: float | None, tz: dt.tzinfo, lang: Locale | None = None) -> str:
-    """Wall-clock time of a timestamp in the report's zone (14:30:05, Danish 14.30.05);
-    empty when there is none."""
-    if t is None:
-        return ""
-    sep = "." if lang is not None and lang.language is Language.DA else ":"
-    return dt.datetime.fromtimestamp(t, tz).strftime(f"%H{sep}%M{sep}%S")
-
-
 def voting_time(state: RoundState) -> str:
     """How long voting was open, pauses left out: "3 min 05 s"."""
     seconds = round(sum(w.end - w.start for w in state.windows if w.end is not None))
@@ -228,10 +210,10 @@ def programme(
         starts = theme.starts if theme is not None else None
         while breaks and (theme is None or (starts is not None and breaks[0].starts < starts)):
             b = breaks.pop(0)
-            when = (_hhmm(b.starts, lang), _ends(b.starts, b.minutes, lang))
+            when = (hhmm(b.starts, lang), ends(b.starts, b.minutes, lang))
             items.append(AgendaItem(*when, b.title))
         if theme is not None:
-            when = (_hhmm(starts, lang), _ends(starts, theme.minutes, lang))
+            when = (hhmm(starts, lang), ends(starts, theme.minutes, lang))
             items.append(
                 AgendaItem(*when, theme.title, theme.speaker, theme.id, status.get(theme.id, ""))
             )
@@ -327,9 +309,9 @@ def render_report(
     english = lang.language is Language.EN
     return _template(lang.language).render(
         lang=lang.language.value,
-        _=functools.partial(_translate, lang),
-        hhmm=functools.partial(_hhmm, lang=lang),
-        title=title or (agenda.title if agenda is not None else _translate(lang, "Results")),
+        _=functools.partial(translate, lang),
+        hhmm=functools.partial(hhmm, lang=lang),
+        title=title or (agenda.title if agenda is not None else translate(lang, "Results")),
         agenda=agenda,
         programme=programme(agenda, status, lang) if agenda is not None else (),
         themes=themes,
@@ -345,11 +327,6 @@ def render_report(
     )
 
 
-def _translate(lang: Locale, text: str, **values: Any) -> str:
-    """The report's text ``text`` (its English wording is its key) in ``lang``."""
-    return lang.t(f"report.{text}", **values)
-
-
 @functools.cache
 def _template(language: Language = DEFAULT) -> jinja2.Template:
     env = jinja2.Environment(
@@ -360,19 +337,10 @@ def _template(language: Language = DEFAULT) -> jinja2.Template:
         lstrip_blocks=True,
     )
     lang = locale(language)
-    env.filters["pct"] = functools.partial(_percent, lang=lang)
-    env.filters["pct0"] = functools.partial(_percent, lang=lang, digits=0)
-    env.filters["num"] = functools.partial(_number, lang=lang)
+    env.filters["pct"] = functools.partial(percent, lang=lang)
+    env.filters["pct0"] = functools.partial(percent, lang=lang, digits=0)
+    env.filters["num"] = functools.partial(number, lang=lang)
     return env.get_template("report.html.j2")
-
-
-def _percent(value: float | None, lang: Locale | None = None, digits: int = 1) -> str:
-    """51.5% in English, 51,5 % in Danish."""
-    if value is None:
-        return "—"
-    if lang is not None and lang.language is Language.DA:
-        return lang.percent(float(value), digits)
-    return f"{float(value):.{digits}f}%"
 
 
 def _status(theme: ThemeView) -> str:
@@ -385,28 +353,3 @@ def _theme_id(agenda: Agenda | None, state: RoundState) -> str:
         return state.theme
     theme = agenda.theme_of_round(state.round) if agenda is not None else None
     return theme.id if theme is not None else state.round
-
-
-def _number(value: float, lang: Locale | None = None) -> str:
-    value = float(value)
-    text = str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0").rstrip(".")
-    return text.replace(".", ",") if lang is not None and lang.language is Language.DA else text
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _hhmm(t: dt.time | None, lang: Locale | None = None) -> str:
-    """14:30, or 14.30 in Danish."""
-    if t is None:
-        return ""
-    return t.strftime("%H.%M" if lang is not None and lang.language is Language.DA else "%H:%M")
-
-
-def _ends(t: dt.time | None, minutes: float, lang: Locale | None = None) -> str:
-    if t is None:
-        return ""
-    end = (dt.datetime.combine(dt.date(2000, 1, 1), t) + dt.timedelta(minutes=minutes)).time()
-    return _hhmm(end, lang)
