@@ -13,7 +13,18 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from api.auth import token_guard
-from api.routers import agenda, health, metrics, people, results, rounds, stream, technician
+from api.deps import Refusal, request_locale
+from api.routers import (
+    agenda,
+    health,
+    language,
+    metrics,
+    people,
+    results,
+    rounds,
+    stream,
+    technician,
+)
 from bridge import VERSION
 from bridge.desk.controller import RoundError
 from bridge.event.agenda import AgendaError
@@ -74,7 +85,7 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     )
     if settings.api.token:
         app.middleware("http")(token_guard(settings.api.token))
-    for module in (health, agenda, rounds, results, people, technician, stream):
+    for module in (health, language, agenda, rounds, results, people, technician, stream):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(stream.ws_router)
     app.include_router(metrics.router)
@@ -84,7 +95,11 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
 
     @app.exception_handler(RoundError)
     async def round_error(request: Request, exc: RoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": exc.text(request_locale(request))}, status_code=exc.status)
+
+    @app.exception_handler(Refusal)
+    async def refusal(request: Request, exc: Refusal) -> JSONResponse:
+        return JSONResponse({"detail": exc.text(request_locale(request))}, status_code=exc.status)
 
     @app.exception_handler(RosterError)
     async def roster_error(request: Request, exc: RosterError) -> JSONResponse:

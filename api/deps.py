@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Path, Request
 
 from bridge.desk.controller import RoundController
 from bridge.desk.event_desk import EventDesk
+from bridge.event.language import Locale, locale, parse_language
 from bridge.service import Service
 from bridge.tally.results import EventRecords
 
@@ -22,7 +23,7 @@ def get_service(request: Request) -> Service:
 
 def get_desk(service: Annotated[Service, Depends(get_service)]) -> EventDesk:
     if service.desk is None:
-        raise HTTPException(503, "this process does not run the api role (rounds, agenda, roster)")
+        raise Refusal(503, "no_api_role")
     return service.desk
 
 
@@ -39,7 +40,32 @@ def get_records(service: Annotated[Service, Depends(get_service)]) -> Iterator[E
         records.close()
 
 
+class Refusal(Exception):
+    """A request the API turns down, its message from the catalogue (``api.<key>``), answered
+    in the request's language."""
+
+    def __init__(self, status: int, key: str, **values: Any) -> None:
+        self.status = status
+        self.key = key
+        self.values = values
+        super().__init__(self.text(locale()))
+
+    def text(self, lang: Locale) -> str:
+        values = dict(self.values)
+        if "state" in values:  # a round's status, named in the request's language
+            values["state"] = lang.t(f"value.status.{values['state']}")
+        return lang.t(f"api.{self.key}", **values)
+
+
+def request_locale(request: Request) -> Locale:
+    """The language a request asks for with ``?lang=``, else the event's ``[event] language``."""
+    service: Service = request.app.state.service
+    default = service.settings.event.language
+    return locale(parse_language(request.query_params.get("lang"), default))
+
+
 ServiceDep = Annotated[Service, Depends(get_service)]
+LocaleDep = Annotated[Locale, Depends(request_locale)]
 DeskDep = Annotated[EventDesk, Depends(get_desk)]
 ControllerDep = Annotated[RoundController, Depends(get_controller)]
 RecordsDep = Annotated[EventRecords, Depends(get_records)]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bridge import VERSION
+from bridge.event.language import Language
 from bridge.event.votes import Policy
 from bridge.mqtt.broker import BrokerStartError
 from bridge.mqtt.link import BrokerUnreachable
@@ -26,11 +27,16 @@ from bridge.service import ROLES, Service
 from bridge.settings import ConfigError, Settings, load_settings
 from bridge.tally.replay import replay
 from drivers.base import ReceiverError
-from drivers.registry import DRIVERS, UnknownDriver
+from drivers.registry import DRIVERS, UnknownDriver, load_driver
 
 log = logging.getLogger("arsbridge")
 
-USAGE_ERRORS = (ConfigError, UnknownDriver)
+
+class NotACapture(Exception):
+    """``replay --input`` names a file that holds no capture the driver's codec can read."""
+
+
+USAGE_ERRORS = (ConfigError, UnknownDriver, NotACapture)
 RUN_ERRORS = (BrokerUnreachable, BrokerStartError, JournalError, ReceiverError, OSError)
 
 
@@ -135,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
             "export",
             help="write an event's results, presses and printable report as files",
             description="Read the event's journal (the [journal] path of the config, or "
-            "--journal) and write results.csv, groups.csv, votes.csv, results.json and "
-            "report.html for every round, or for the rounds named with --round. Works during "
+            "--journal) and write results.csv, groups.csv, results.xlsx, votes.csv, results.json "
+            "and report.html for every round, or for the rounds named with --round. Works during "
             "and after the event.",
         )
     )
@@ -170,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument(
         "--grace-s", type=float, help="recount every round with this grace period (seconds)"
+    )
+    ex.add_argument(
+        "--language",
+        choices=[lang.value for lang in Language],
+        help="language of the report and the files (default: [event] language)",
     )
 
     rc = sub.add_parser(
@@ -278,8 +289,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    load_driver(args.driver)  # an unknown --driver is the first thing to say
     data = args.input.read_bytes()
+    if not data.strip():
+        raise NotACapture(f"{args.input} is empty: --input needs a capture of a receiver")
     result = replay(args.driver, data, policy=Policy(args.policy))
+    if result.presses == 0 and result.pings == 0:
+        raise NotACapture(
+            f"{args.input} holds nothing the {args.driver} codec reads as a press "
+            f"({result.noise} noise, {result.rejected} rejected frames): is it a capture "
+            f"of another receiver family? Check --driver ({', '.join(DRIVERS)})"
+        )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
@@ -341,6 +361,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             policy=Policy(args.policy) if args.policy else None,
             grace_s=args.grace_s,
             min_segment=settings.event.min_segment,
+            language=Language(args.language) if args.language else settings.event.language,
         )
     except LookupError as exc:
         raise ConfigError(str(exc)) from None

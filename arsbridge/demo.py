@@ -9,6 +9,7 @@ each paired with a simulated handset, the API, and the themes voted on one after
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from arsbridge.simulation import AGENDA, ROSTER, plan_for
 from bridge.event.agenda import load_agenda
 from bridge.event.roster_files import load_roster
 from bridge.event.rounds import PhaseName, RoundStatus
+from bridge.press.journal import lock_writer
 from bridge.service import Service
 from bridge.settings import ReceiverSettings, Settings
 from firmware_sim.audience import Audience, make_handset_ids
@@ -28,6 +30,7 @@ from firmware_sim.registry import load_simulator
 
 DRIVER = "iskipper"
 RECEIVER = "rx1"
+JOURNAL = "demo.sqlite3"  # one journal, replaced by each demo run
 SHOW_EVERY_S = 1.0
 
 
@@ -45,11 +48,24 @@ class DemoPlan:
 
 def demo_settings(settings: Settings, url: str, var: Path) -> Settings:
     """``settings`` with the simulated receiver, the example event and a fresh journal."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    journal = settings.journal.model_copy(update={"path": var / f"demo-{stamp}.sqlite3"})
+    journal = settings.journal.model_copy(update={"path": fresh_journal(var / JOURNAL)})
     event = settings.event.model_copy(update={"agenda": AGENDA, "roster": ROSTER})
     receiver = ReceiverSettings(name=RECEIVER, driver=DRIVER, url=url)
     return settings.model_copy(update={"receivers": [receiver], "journal": journal, "event": event})
+
+
+def fresh_journal(path: Path) -> Path:
+    """Remove the previous demo's journal at ``path``, so that demo runs do not pile up.
+
+    Refused (:class:`JournalError`) while another demo still writes to it.
+    """
+    lock = lock_writer(path)
+    try:
+        for old in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            old.unlink(missing_ok=True)
+    finally:
+        os.close(lock)
+    return path
 
 
 async def simulated_receiver(plan: DemoPlan) -> tuple[PtyEndpoint, SimulatedReceiver]:

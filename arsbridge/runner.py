@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
 
@@ -19,6 +21,32 @@ from bridge.service import Service
 log = logging.getLogger(__name__)
 
 Started = Callable[[Service, str], Coroutine[Any, Any, None]]
+
+
+class PortInUse(OSError):
+    """The HTTP port is taken by another program; the message names the flag and setting."""
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening socket for the API, or :class:`PortInUse` / :class:`OSError` in one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"HTTP port {port} on {host} is already in use by another program; "
+                "choose another with --port or [api] port"
+            ) from None
+        raise OSError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); check [api] host and [api] port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -45,9 +73,17 @@ async def _stop_on_signals() -> AsyncIterator[asyncio.Event]:
 async def serve_api(service: Service, *, on_started: Started | None = None) -> None:
     """Start ``service``, serve the API over it until a signal (or ``on_started`` ends).
 
-    The service starts before the HTTP server binds, so a broker that is not there or a
-    receiver that is missing ends the command with its own message, not a server log.
+    The HTTP port is taken first and the service started next, so a busy port, a broker
+    that is not there or a receiver that is missing each end the command with its own
+    message, not a server log.
     """
+    settings = service.settings
+    listening = bind_http(settings.api.host, settings.api.port)
+    with listening:
+        await _serve(service, listening, on_started)
+
+
+async def _serve(service: Service, listening: socket.socket, on_started: Started | None) -> None:
     settings = service.settings
     async with _stop_on_signals() as stop, service:
         app = create_app(settings, service=service)
@@ -61,14 +97,18 @@ async def serve_api(service: Service, *, on_started: Started | None = None) -> N
             timeout_graceful_shutdown=3,
         )
         server = _Server(config)
-        serving = asyncio.create_task(server.serve(), name="uvicorn")
+        serving = asyncio.create_task(server.serve(sockets=[listening]), name="uvicorn")
         # uvicorn reports a finished startup only as a flag.
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if serving.done():
-            await serving  # the port is taken, say: let its error out
+            await serving  # uvicorn could not start: let its error out
             return
         url = f"http://{settings.api.host}:{_bound_port(server, settings.api.port)}"
+        print(
+            f"serving {url}  (pages /display, /host, /technician; API /api/v1, docs /docs)",
+            flush=True,
+        )
         waits: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait(), name="signals")]
         if on_started is not None:
             waits.append(asyncio.create_task(on_started(service, url), name="on-started"))

@@ -106,7 +106,12 @@ class EventSimulation:
                 ]
                 store = svc.desk.store
                 await self._until(lambda: all(store.document(RESULTS_DOC + r) for r in closed))
-        return export_event(self.journal, self.out, min_segment=self.settings.event.min_segment)
+        return export_event(
+            self.journal,
+            self.out,
+            min_segment=self.settings.event.min_segment,
+            language=self.settings.event.language,
+        )
 
     # The host's afternoon.
 

@@ -48,7 +48,7 @@ async def measure(broker: str, folder: Path) -> dict[str, float]:
             core, tally = svc.core, svc.tally
             while "rx1" not in core.status or not core.status["rx1"].online:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-            svc.controller.open("bench", timer=False)
+            svc.controller.open("bench", timer=False, title="Bench")
 
             def counted() -> int:
                 t = tally.tallies.get("bench")

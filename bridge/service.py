@@ -107,7 +107,8 @@ class Service:
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
-        self._states: asyncio.Queue[RoundState] = asyncio.Queue()
+        # Round states, and the IDs of rounds deleted, in the order the controller made them.
+        self._states: asyncio.Queue[RoundState | str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
 
@@ -216,6 +217,7 @@ class Service:
                 topics=topics,
                 clock=self.clock,
                 on_round=self._round_changed,
+                on_round_deleted=self._states.put_nowait,
                 grace_s=s.rounds.grace_s,
                 late_window_s=s.rounds.late_window_s,
                 agenda_file=s.event.agenda,
@@ -331,7 +333,7 @@ class Service:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._states.join(), timeout)
             while self.store is not None and not self._states.empty():
-                await self.store.save_round(self._states.get_nowait())
+                await self._store_round(self._states.get_nowait())
         if self.tally is not None:
             self.tally.close()
         await _cancel(self._tasks)
@@ -373,14 +375,12 @@ class Service:
                 await self._store_states(unsaved)
                 continue
             try:
-                unsaved[state.round] = state
+                round_id = state if isinstance(state, str) else state.round
+                unsaved[round_id] = state
                 await self._store_states(unsaved)
-                await self.link.publish(
-                    self.topics.round_state(state.round),
-                    state.model_dump_json(),
-                    qos=1,
-                    retain=True,
-                )
+                # A deleted round's retained state is cleared with an empty message.
+                body = "" if isinstance(state, str) else state.model_dump_json()
+                await self.link.publish(self.topics.round_state(round_id), body, qos=1, retain=True)
                 current = self.controller.current if self.controller is not None else None
                 await self.link.publish(
                     self.topics.round_current, json.dumps({"round": current}), qos=1, retain=True
@@ -388,13 +388,13 @@ class Service:
             finally:
                 self._states.task_done()
 
-    async def _store_states(self, unsaved: dict[str, RoundState]) -> None:
+    async def _store_states(self, unsaved: dict[str, RoundState | str]) -> None:
         if self.store is None:
             unsaved.clear()
             return
         for round_id, state in list(unsaved.items()):
             try:
-                await self.store.save_round(state)
+                await self._store_round(state)
             except sqlite3.Error as exc:
                 if not self.store_failure:
                     log.critical("event store: round %s not stored (%s); retrying", round_id, exc)
@@ -404,6 +404,15 @@ class Service:
         if self.store_failure:
             log.warning("event store: writing again")
             self.store_failure = ""
+
+    async def _store_round(self, state: RoundState | str) -> None:
+        """Keep a round's state, or forget a deleted round (its id)."""
+        if self.store is None:
+            return
+        if isinstance(state, str):
+            await self.store.delete_round(state)
+        else:
+            await self.store.save_round(state)
 
     async def _learn_rounds(self) -> None:
         """A bridge of its own, before it reads a receiver: the rounds it kept before a
@@ -441,6 +450,11 @@ class Service:
     async def _remote_state(self, message: aiomqtt.Message) -> None:
         if self.core is None:
             return
+        if not message.payload:  # a round deleted before it was ever opened
+            parts = self.topics.split(str(message.topic))
+            if self.store is not None and self.desk is None and len(parts) == 3:
+                await self.store.delete_round(parts[1])
+            return
         try:
             state = RoundState.model_validate_json(payload_bytes(message))
         except (ValidationError, TypeError) as exc:
@@ -475,9 +489,10 @@ class Service:
         topic = str(message.topic)
         relative = "/".join(self.topics.split(topic))
         try:
-            doc = json.loads(payload_bytes(message))
+            # An empty retained message (None or b"", by broker) clears a topic.
+            doc = json.loads(payload_bytes(message)) if message.payload else None
         except TypeError:
-            doc = None  # an empty retained message clears a topic
+            doc = None
         except ValueError:
             log.warning("ignoring a message on %s that is not JSON", topic)
             return

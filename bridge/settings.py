@@ -6,11 +6,12 @@ Nested settings take one underscore after the prefix: ``ARS_MQTT_URL`` sets ``mq
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bridge.event.language import Language
 from bridge.event.votes import Policy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "arsbridge.toml"
@@ -27,7 +29,13 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the setting."""
 
 
-class BrokerSettings(BaseModel):
+class Section(BaseModel):
+    """A table of the config file: a key it does not know is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerSettings(Section):
     """The embedded amqtt broker, used when ``mqtt.url`` is ``embedded``."""
 
     host: str = "127.0.0.1"
@@ -36,7 +44,7 @@ class BrokerSettings(BaseModel):
     max_connections: int = Field(200, ge=1)
 
 
-class MqttSettings(BaseModel):
+class MqttSettings(Section):
     """The MQTT link: broker URL, topic base, batching and reconnection."""
 
     url: str = "embedded"
@@ -74,7 +82,7 @@ class MqttSettings(BaseModel):
         return v
 
 
-class JournalSettings(BaseModel):
+class JournalSettings(Section):
     """The durable press journal (SQLite in WAL mode, group commit)."""
 
     path: Path = Path("var/journal.sqlite3")
@@ -86,7 +94,7 @@ class JournalSettings(BaseModel):
     min_free_mb: int = Field(100, ge=0)
 
 
-class DedupSettings(BaseModel):
+class DedupSettings(Section):
     """Windows that tell a repeat or an echo from a genuine new press."""
 
     # A press of the handset's previous answer from another receiver this soon after the
@@ -94,7 +102,7 @@ class DedupSettings(BaseModel):
     echo_window_s: float = Field(2.0, ge=0)
 
 
-class RoundSettings(BaseModel):
+class RoundSettings(Section):
     """Defaults for rounds that do not set their own."""
 
     grace_s: float = Field(2.0, ge=0, le=60)
@@ -105,7 +113,7 @@ class RoundSettings(BaseModel):
     settle_ms: int = Field(500, ge=0, le=60000)
 
 
-class TallySettings(BaseModel):
+class TallySettings(Section):
     """The tally owner, and a standby that takes over when it dies."""
 
     # A standby counts everything (and keeps its own record) but publishes nothing until the
@@ -117,7 +125,7 @@ class TallySettings(BaseModel):
     lease_s: float = Field(3.0, gt=0, le=600)
 
 
-class FaultSettings(BaseModel):
+class FaultSettings(Section):
     """Thresholds of the fault watch (docs/operations.md, "Faults the board raises")."""
 
     # A human presses at most a few times in this window, each press sent a few times until
@@ -145,7 +153,7 @@ class FaultSettings(BaseModel):
     flag_keep_s: float = Field(300.0, gt=0, le=86400)
 
 
-class EventSettings(BaseModel):
+class EventSettings(Section):
     """The event: its agenda and roster files (loaded once; the API edits them after)."""
 
     agenda: Path | None = None  # e.g. config/agendas/vestegn-summit.toml
@@ -157,9 +165,12 @@ class EventSettings(BaseModel):
     roster_max_bytes: int = Field(4_000_000, ge=1024, le=100_000_000)
     # More participants than this is a wrong file (a whole register), not an event's roster.
     roster_max_rows: int = Field(5000, ge=1, le=100_000)
+    # The language of the pages, the report, the exports and the API's messages ("en" or
+    # "da"); each page can switch, and a request can ask for another with ?lang=.
+    language: Language = Language.EN
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(Section):
     """The HTTP API and web pages."""
 
     host: str = "127.0.0.1"
@@ -168,7 +179,7 @@ class ApiSettings(BaseModel):
     token: str | None = Field(None, min_length=8)
 
 
-class ReceiverSettings(BaseModel):
+class ReceiverSettings(Section):
     """One receiver: its driver family and where to find it."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
@@ -182,7 +193,7 @@ class ReceiverSettings(BaseModel):
     required: bool = True
 
 
-class SupervisorSettings(BaseModel):
+class SupervisorSettings(Section):
     """Retry policy for receivers that disappear."""
 
     backoff_min_s: float = Field(0.5, gt=0)
@@ -249,8 +260,30 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings.model_validate(_FileSettings(**overrides).model_dump())
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["type"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"config file {file} (or ARS_* environment): {problems}") from None
+
+
+def _problem(loc: tuple[int | str, ...], kind: str, msg: str) -> str:
+    """One validation error as ``section.key: what is wrong``, with a near miss suggested."""
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if kind != "extra_forbidden":
+        return f"{where}: {msg}"
+    known = sorted(_model_at(loc[:-1]).model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return f"{where}: unknown setting; {hint}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The settings model that holds the keys of the table at ``loc``."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of an array of tables, such as [[receivers]]
+        annotation = model.model_fields[part].annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            break
+        model = inner
+    return model

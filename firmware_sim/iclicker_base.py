@@ -11,7 +11,10 @@ What a real base does and this one copies (``reference/receivers.md`` §1.2-1.3)
   while its answer does, so RF retransmits repeat (ID, answer, index); a report carries two
   slots, sometimes twice the same one or a re-send of an earlier response, newest first or
   last; the index wraps at 256 and restarts with ``01 17 05``; a frequency change is
-  followed by response-like packets with codes AA, 00, 86.
+  followed by response-like packets with codes AA, 00, 86 once the host has finished
+  setting the base up and opens a poll (the notes place them after the init sequence, so
+  a host that reads the answer to each init command right after sending it gets that
+  answer, as iclickerpoll expects).
 * v1 (pull): responses are logged once and handed out on ``01 17 01 <index> 04`` as
   ``02 18`` reports of up to 14 records; some answers start a few records early (re-sends).
 
@@ -118,6 +121,7 @@ class EmulatedBase:
         self._latest: dict[str, ResponseSlot] = {}
         self._history: deque[ResponseSlot] = deque(maxlen=RESEND_DEPTH)
         self._out: deque[bytes] = deque()
+        self._after_frequency: list[bytes] = []  # held back until the next poll opens
         self._records: list[PullRecord] = []  # v1: record n has index n (mod 256), from 1
         self._handed_out = 0  # v1: records up to here have been sent to the host
 
@@ -225,6 +229,9 @@ class EmulatedBase:
         elif op == Op.OPEN_POLL:
             self.poll_open = True
         self._out.append(CommandAck(op, extra).to_bytes())
+        if op == Op.OPEN_POLL:
+            self._out.extend(self._after_frequency)
+            self._after_frequency.clear()
         if op == Op.SET_FREQUENCY and len(args) >= 2:
             self._set_frequency(args[0], args[1])
         elif op == Op.SESSION:
@@ -241,9 +248,10 @@ class EmulatedBase:
         except ProtocolError:
             return
         if channel != self.channel and self.generation is Generation.V2:
-            for code in AFTER_FREQUENCY:
-                junk = ResponseSlot(code, bytes(3), self._index)
-                self._out.append(VoteReport(junk).to_bytes())
+            self._after_frequency = [
+                VoteReport(ResponseSlot(code, bytes(3), self._index)).to_bytes()
+                for code in AFTER_FREQUENCY
+            ]
         self.channel = channel
 
     def _counter(self, args: bytes) -> None:

@@ -103,12 +103,17 @@ class PtyEndpoint(SimEndpoint):
 
 
 class TcpEndpoint(SimEndpoint):
-    """A TCP listener on loopback; ``url`` is ``socket://127.0.0.1:PORT``. One host at a time."""
+    """A TCP listener on loopback; ``url`` is ``socket://127.0.0.1:PORT``. One host at a time.
+
+    A host that goes away (closed, reset or killed) is dropped at the first failed write, and
+    sending waits for the next one: a simulator never spins on a dead connection.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._server: asyncio.Server | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._host: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self.url = ""
 
@@ -125,6 +130,7 @@ class TcpEndpoint(SimEndpoint):
             writer.close()  # one host at a time, as with a serial port
             return
         self._writer = writer
+        self._host = asyncio.current_task()
         self._connected.set()
         try:
             while data := await reader.read(65536):
@@ -132,9 +138,15 @@ class TcpEndpoint(SimEndpoint):
         except ConnectionError:
             pass  # the host went away; wait for the next one
         finally:
+            self._drop(writer)
+            self._host = None
+
+    def _drop(self, writer: asyncio.StreamWriter) -> None:
+        """Forget ``writer`` if it is still the host's, so that sends wait for the next."""
+        if self._writer is writer:
             self._writer = None
             self._connected.clear()
-            writer.close()
+        writer.close()
 
     async def wait_connected(self) -> None:
         """Wait until a host has connected."""
@@ -144,20 +156,29 @@ class TcpEndpoint(SimEndpoint):
         while True:
             await self._connected.wait()
             writer = self._writer
-            if writer is None:
+            if writer is None or writer.is_closing():
+                if writer is not None:
+                    self._drop(writer)
                 continue
             try:
                 writer.write(data)
                 await writer.drain()
             except ConnectionError:
+                self._drop(writer)
                 continue
             return
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
         if self._server is not None:
             self._server.close()
+        host, writer = self._host, self._writer
+        if writer is not None:
+            self._drop(writer)
+        if host is not None:
+            # The host's reader sees the closed connection and ends by itself; waiting for
+            # it here keeps it from being cancelled half-way when the event loop stops.
+            await asyncio.wait([host])
+        if self._server is not None:
             await self._server.wait_closed()
             self._server = None
 

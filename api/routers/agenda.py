@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
-from api.deps import DeskDep
+from api.deps import DeskDep, Refusal
 from bridge.event.agenda import Agenda, Theme
 
 router = APIRouter(prefix="/agenda", tags=["agenda"])
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/agenda", tags=["agenda"])
 
 def _agenda(desk: DeskDep) -> Agenda:
     if desk.agenda is None:
-        raise HTTPException(404, "no agenda loaded: PUT one, or set [event] agenda")
+        raise Refusal(404, "no_agenda")
     return desk.agenda
 
 
@@ -31,7 +31,7 @@ async def put_agenda(agenda: Agenda, desk: DeskDep) -> Agenda:
 async def put_theme(theme_id: str, theme: Theme, desk: DeskDep) -> Agenda:
     """Add a theme, or replace the one with this ID."""
     if theme.id != theme_id:
-        raise HTTPException(422, f"the body's id {theme.id!r} differs from the path's {theme_id!r}")
+        raise Refusal(422, "id_differs", body=theme.id, path=theme_id)
     agenda = _agenda(desk)
     themes = [theme if t.id == theme_id else t for t in agenda.themes]
     if all(t.id != theme_id for t in agenda.themes):
@@ -43,6 +43,6 @@ async def put_theme(theme_id: str, theme: Theme, desk: DeskDep) -> Agenda:
 async def delete_theme(theme_id: str, desk: DeskDep) -> Agenda:
     agenda = _agenda(desk)
     if agenda.theme(theme_id) is None:
-        raise HTTPException(404, f"the agenda has no theme {theme_id!r}")
+        raise Refusal(404, "no_theme", theme=theme_id)
     themes = [t for t in agenda.themes if t.id != theme_id]
     return await desk.set_agenda(agenda.model_copy(update={"themes": themes}))

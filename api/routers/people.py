@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import DeskDep, ServiceDep
+from api.deps import DeskDep, Refusal, ServiceDep
 from bridge.event.roster import Participant
 from bridge.event.roster_files import read_roster
 
@@ -82,9 +82,7 @@ async def put_participant(
     participant_id: str, participant: Participant, desk: DeskDep
 ) -> Participant:
     if participant.id != participant_id:
-        raise HTTPException(
-            422, f"the body's id {participant.id!r} differs from the path's {participant_id!r}"
-        )
+        raise Refusal(422, "id_differs", body=participant.id, path=participant_id)
     return await desk.put_participant(participant)
 
 

@@ -5,23 +5,33 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
+from api.deps import (
+    ControllerDep,
+    DeskDep,
+    LocaleDep,
+    RecordsDep,
+    Refusal,
+    RoundId,
+    ServiceDep,
+)
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
-from bridge.reports.tables import groups_csv, results_csv, votes_csv
+from bridge.reports.tables import groups_csv, in_order, results_csv, votes_csv
+from bridge.reports.workbook import results_workbook
 from bridge.service import Service
 from bridge.tally.results import recount_results
 
 router = APIRouter(tags=["results"])
 
 CSV = "text/csv; charset=utf-8"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _attachment(body: str, media_type: str, filename: str) -> Response:
+def _attachment(body: str | bytes, media_type: str, filename: str) -> Response:
     return Response(
         body,
         media_type=media_type,
@@ -33,20 +43,12 @@ def final_results(service: Service, state: RoundState) -> dict[str, Any]:
     """The round's published final results; 409 while it is open or settling, 403 while the
     host keeps them hidden."""
     if state.status is not RoundStatus.CLOSED:
-        raise HTTPException(
-            409, f"round {state.round!r} is {state.status}; results come after it closes"
-        )
+        raise Refusal(409, "results_after_close", round=state.round, state=state.status.value)
     if not state.results_visible:
-        raise HTTPException(
-            403,
-            f"the results of round {state.round!r} are hidden until the "
-            f"host reveals them (POST /api/v1/rounds/{state.round}/reveal)",
-        )
+        raise Refusal(403, "results_hidden", round=state.round)
     doc = service.results(state.round)
     if doc is None:
-        raise HTTPException(
-            409, f"round {state.round!r} closed; its results come once the grace period has passed"
-        )
+        raise Refusal(409, "results_settling", round=state.round)
     return doc
 
 
@@ -66,7 +68,7 @@ async def round_results(
     if (policy is None and grace_s is None) or not state.results_visible:
         return final_results(service, state)
     if state.status is not RoundStatus.CLOSED:
-        raise HTTPException(409, f"round {round_id!r} is {state.status}; recount it once closed")
+        raise Refusal(409, "recount_closed", round=round_id, state=state.status.value)
     presses = await asyncio.to_thread(records.records, round_id)
     return recount_results(
         presses,
@@ -81,66 +83,82 @@ async def round_results(
 
 @router.get("/rounds/{round_id}/results.csv")
 async def round_results_csv(
-    round_id: RoundId, service: ServiceDep, controller: ControllerDep
+    round_id: RoundId, service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
-    """The round's results, one row per option."""
+    """The round's results, one row per option (``?lang=`` for another language)."""
     doc = final_results(service, controller.get(round_id))
-    return _attachment(results_csv([doc]), CSV, f"{round_id}-results.csv")
+    return _attachment(results_csv([doc], lang), CSV, f"{round_id}-results.csv")
 
 
 @router.get("/rounds/{round_id}/groups.csv")
 async def round_groups_csv(
-    round_id: RoundId, service: ServiceDep, controller: ControllerDep
+    round_id: RoundId, service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
     """The round's results by segment and by each grouping of the event, small groups
     suppressed."""
     doc = final_results(service, controller.get(round_id))
-    return _attachment(groups_csv([doc]), CSV, f"{round_id}-groups.csv")
+    return _attachment(groups_csv([doc], lang), CSV, f"{round_id}-groups.csv")
 
 
 @router.get("/rounds/{round_id}/votes.csv")
 async def round_votes_csv(
-    round_id: RoundId, controller: ControllerDep, records: RecordsDep, service: ServiceDep
+    round_id: RoundId,
+    controller: ControllerDep,
+    records: RecordsDep,
+    service: ServiceDep,
+    lang: LocaleDep,
 ) -> Response:
     """Every press of the round with its time, receiver, handset, key and decision."""
     controller.get(round_id)
     presses = await asyncio.to_thread(records.records, round_id)
     roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(presses, roster), CSV, f"{round_id}-votes.csv")
+    return _attachment(votes_csv(presses, roster, lang), CSV, f"{round_id}-votes.csv")
+
+
+def _published(service: Service, controller: ControllerDep) -> list[dict[str, Any]]:
+    return [
+        d
+        for s in controller.all()
+        if s.results_visible and (d := service.results(s.round)) is not None
+    ]
 
 
 @router.get("/results.csv")
-async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> Response:
+async def event_results_csv(
+    service: ServiceDep, controller: ControllerDep, lang: LocaleDep
+) -> Response:
     """Every closed round's results, one row per option."""
-    docs = [
-        d
-        for s in controller.all()
-        if s.results_visible and (d := service.results(s.round)) is not None
-    ]
-    return _attachment(results_csv(docs), CSV, "results.csv")
+    return _attachment(results_csv(_published(service, controller), lang), CSV, "results.csv")
+
+
+@router.get("/results.xlsx")
+async def event_results_xlsx(
+    service: ServiceDep, controller: ControllerDep, desk: DeskDep, lang: LocaleDep
+) -> Response:
+    """Every closed round's results as a workbook: a summary sheet, one sheet per round."""
+    title = desk.agenda.title if desk.agenda is not None else ""
+    body = results_workbook(_published(service, controller), title, lang)
+    return _attachment(body, XLSX, "results.xlsx")
 
 
 @router.get("/groups.csv")
-async def event_groups_csv(service: ServiceDep, controller: ControllerDep) -> Response:
+async def event_groups_csv(
+    service: ServiceDep, controller: ControllerDep, lang: LocaleDep
+) -> Response:
     """Every closed round's results by segment and by each grouping of the event."""
-    docs = [
-        d
-        for s in controller.all()
-        if s.results_visible and (d := service.results(s.round)) is not None
-    ]
-    return _attachment(groups_csv(docs), CSV, "groups.csv")
+    return _attachment(groups_csv(_published(service, controller), lang), CSV, "groups.csv")
 
 
 @router.get("/votes.csv")
 async def event_votes_csv(
-    controller: ControllerDep, records: RecordsDep, service: ServiceDep
+    controller: ControllerDep, records: RecordsDep, service: ServiceDep, lang: LocaleDep
 ) -> Response:
     """Every press of every round."""
     presses = []
     for state in controller.all():
         presses += await asyncio.to_thread(records.records, state.round)
     roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(sorted(presses, key=lambda r: r.id), roster), CSV, "votes.csv")
+    return _attachment(votes_csv(in_order(presses), roster, lang), CSV, "votes.csv")
 
 
 def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRound]:
@@ -152,17 +170,30 @@ def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRou
 
 
 @router.get("/report.html", response_class=HTMLResponse)
-async def event_report(service: ServiceDep, controller: ControllerDep, desk: DeskDep) -> str:
+async def event_report(
+    service: ServiceDep, controller: ControllerDep, desk: DeskDep, lang: LocaleDep
+) -> str:
     """The printable report of the whole event: a cover, then one page per theme."""
-    return render_report(agenda=desk.agenda, rounds=_report_rounds(service, controller.all()))
+    return render_report(
+        agenda=desk.agenda,
+        rounds=_report_rounds(service, controller.all()),
+        language=lang.language,
+    )
 
 
 @router.get("/rounds/{round_id}/report.html", response_class=HTMLResponse)
 async def round_report(
-    round_id: RoundId, service: ServiceDep, controller: ControllerDep, desk: DeskDep
+    round_id: RoundId,
+    service: ServiceDep,
+    controller: ControllerDep,
+    desk: DeskDep,
+    lang: LocaleDep,
 ) -> str:
     """The printable report of one round."""
     state = controller.get(round_id)
     return render_report(
-        agenda=desk.agenda, rounds=_report_rounds(service, [state]), whole_event=False
+        agenda=desk.agenda,
+        rounds=_report_rounds(service, [state]),
+        whole_event=False,
+        language=lang.language,
     )

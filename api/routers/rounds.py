@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ControllerDep, RoundId, ServiceDep
+from api.deps import ControllerDep, RecordsDep, Refusal, RoundId, ServiceDep
 from bridge.event.questions import Question
 from bridge.event.rounds import PhaseName, RoundState, Visibility
 from bridge.event.votes import Policy
@@ -82,11 +82,20 @@ async def create_round(
     return controller.create(round_id, **(body or RoundFields()).fields())
 
 
+@router.delete("/{round_id}", status_code=204)
+async def delete_round(round_id: RoundId, controller: ControllerDep, records: RecordsDep) -> None:
+    """Remove a round that was never opened and holds no presses (a mistaken one)."""
+    if next(iter(records.journal.records(round_id=round_id)), None) is not None:
+        raise Refusal(409, "holds_presses", round=round_id)
+    controller.delete(round_id)
+
+
 @router.post("/{round_id}/open")
 async def open_round(
     round_id: RoundId, controller: ControllerDep, body: OpenRound | None = None
 ) -> RoundState:
-    """Open voting now, creating the round if needed."""
+    """Open voting now; a round not created yet is made from its agenda theme or the body
+    (a title or question), else 404."""
     body = body or OpenRound()
     return controller.open(round_id, duration_s=body.duration_s, timer=body.timer, **body.fields())
 
@@ -148,5 +157,5 @@ async def get_tally(round_id: RoundId, service: ServiceDep) -> dict[str, Any]:
     """The live tally (counts hidden while the round's visibility says so)."""
     snapshot = service.tally_snapshot(round_id)
     if snapshot is None:
-        raise HTTPException(404, f"no tally for round {round_id!r}: it was never opened")
+        raise Refusal(404, "no_tally", round=round_id)
     return snapshot

@@ -2,9 +2,10 @@
 // commands that move it through its phases. The API is the judge of every command: the
 // buttons stay usable (this view may be a moment behind) and a refusal shows the API's text.
 
+import { hhmm, lang, t } from "/static/i18n.js";
 import { api, el, follow, mmss, setText, showLink, withToken } from "/static/live.js";
 import {
-  PHASES,
+  phaseName,
   Rounds,
   plannedLeft,
   renderOptions,
@@ -61,6 +62,7 @@ function renderAgenda() {
     items.push(themeItem(t.id, t.title, t.starts, active));
   }
   items.push(...breaks.map(breakItem));
+  if (!rounds.agenda && rounds.states.size === 0) items.push(noAgendaItem());
   // Rounds outside the agenda (ad hoc, or from an earlier agenda) are run the same way.
   const known = new Set(themes().map((t) => t.id));
   const others = new Set([...rounds.states.values()].map((s) => s.theme || s.round));
@@ -81,16 +83,30 @@ function themeItem(id, title, starts, active) {
     el(
       "button",
       { type: "button", class: "theme-button", onclick: () => choose(id) },
-      el("span", { class: "time" }, starts ? starts.slice(0, 5) : ""),
+      el("span", { class: "time" }, starts ? hhmm(starts) : ""),
       el("span", { class: "title" }, title),
       el(
         "span",
         { class: `badge${last && last.status === "open" ? " live" : ""}`, dataset: { status: status } },
         status,
       ),
-      attempts.length > 1 ? el("span", { class: "meta" }, ` ${attempts.length} rounds`) : null,
-      isCurrent ? el("span", { class: "now" }, "now") : null,
+      attempts.length > 1 ? el("span", { class: "meta" }, ` ${t("host.rounds", { n: attempts.length })}`) : null,
+      isCurrent ? el("span", { class: "now" }, t("host.now")) : null,
     ),
+  );
+}
+
+function noAgendaItem() {
+  return el(
+    "li",
+    { class: "item empty", id: "no-agenda" },
+    t("host.no_agenda.1"),
+    el("code", {}, "[event] agenda"),
+    t("host.no_agenda.2"),
+    el("code", {}, "PUT /api/v1/agenda"),
+    t("host.no_agenda.3"),
+    el("code", {}, "POST /api/v1/rounds/{id}"),
+    t("host.no_agenda.4"),
   );
 }
 
@@ -98,8 +114,8 @@ function breakItem(b) {
   return el(
     "li",
     { class: "item break" },
-    el("span", { class: "time" }, b.starts.slice(0, 5)),
-    el("span", { class: "title" }, `${b.title} (${b.minutes} min)`),
+    el("span", { class: "time" }, hhmm(b.starts)),
+    el("span", { class: "title" }, `${b.title} (${t("host.minutes", { n: b.minutes })})`),
   );
 }
 
@@ -112,7 +128,7 @@ function renderPanel() {
     $("duration").value = planned != null ? String(planned) : "";
   }
   const question = state ? state.question : agendaTheme ? agendaTheme.question : null;
-  setText($("theme-title"), state ? state.title || state.round : agendaTheme ? agendaTheme.title : theme || "No theme selected");
+  setText($("theme-title"), state ? state.title || state.round : agendaTheme ? agendaTheme.title : theme || t("host.no_theme"));
   setText($("theme-meta"), meta(id, state, agendaTheme));
   setText($("question"), question ? question.text : "");
   const doc = state && state.status !== "ready" ? rounds.doc(state.round) : null;
@@ -133,10 +149,16 @@ function renderPanel() {
 
 function meta(id, state, agendaTheme) {
   if (!id) return "";
-  const parts = [`round ${id}`];
+  const parts = [t("host.meta.round", { id })];
   const source = state || agendaTheme;
-  if (state && state.attempt > 1) parts.push(`re-vote ${state.attempt - 1}`);
-  if (source) parts.push(`${source.question.kind}`, `${source.policy} answer counts`, `results ${source.visibility.replace("_", " ")}`);
+  if (state && state.attempt > 1) parts.push(t("round.revote", { n: state.attempt - 1 }));
+  if (source) {
+    parts.push(
+      t(`kind.${source.question.kind}`),
+      t(`policy.${source.policy}`),
+      t(`visibility.${source.visibility}`),
+    );
+  }
   if (agendaTheme && agendaTheme.speaker) parts.push(agendaTheme.speaker);
   return parts.join(" · ");
 }
@@ -149,12 +171,15 @@ function renderTables(doc) {
   if (box.dataset.signature === signature) return;
   box.dataset.signature = signature;
   box.replaceChildren(
-    ...tables.map(([table, t]) =>
+    ...tables.map(([table, seats]) =>
       el(
         "span",
-        { class: `table${t.complete ? " complete" : ""}`, title: `table ${table}: ${t.voted} of ${t.seated} voted` },
+        {
+          class: `table${seats.complete ? " complete" : ""}`,
+          title: t("host.table_voted", { table, voted: seats.voted, seated: seats.seated }),
+        },
         el("b", {}, table),
-        ` ${t.voted}/${t.seated}`,
+        ` ${seats.voted}/${seats.seated}`,
       ),
     ),
   );
@@ -164,10 +189,10 @@ function renderButtons(state) {
   for (const button of document.querySelectorAll("#controls button")) button.disabled = busy;
   const status = state ? state.status : "ready";
   const pause = $("btn-pause");
-  setText(pause, status === "paused" ? "Resume" : "Pause");
+  setText(pause, status === "paused" ? t("host.btn.resume") : t("host.btn.pause"));
   const reveal = $("btn-reveal");
   reveal.hidden = !(state && state.visibility === "hidden");
-  setText(reveal, state && state.revealed ? "Hide results" : "Reveal results");
+  setText(reveal, state && state.revealed ? t("host.btn.hide") : t("host.btn.reveal"));
   // What fits the round's state is highlighted; the rest stays usable (the API decides).
   const fits = {
     "btn-presentation": status === "ready",
@@ -192,41 +217,44 @@ function renderLinks(id, state) {
     return;
   }
   const base = `/api/v1/rounds/${encodeURIComponent(id)}`;
+  const inLang = (href) => `${href}${href.includes("?") ? "&" : "?"}lang=${lang}`;
   const link = (href, text) => el("a", { href, target: "_blank", rel: "noopener" }, text);
   const line = el(
     "span",
     {},
-    "Round ",
+    t("host.links.round"),
     el("code", {}, id),
     ": ",
-    link(`${base}/results`, "results"),
+    link(`${base}/results`, t("host.links.results")),
     " · ",
-    link(`${base}/results.csv`, "results.csv"),
+    link(inLang(`${base}/results.csv`), "results.csv"),
     " · ",
-    link(withToken(`${base}/votes.csv`), "votes.csv"),
+    link(inLang(withToken(`${base}/votes.csv`)), "votes.csv"),
     " · ",
-    link(`${base}/report.html`, "printable report"),
-    state && state.status !== "closed" ? el("span", { class: "meta" }, " (results once voting has closed)") : null,
+    link(inLang(`${base}/report.html`), t("host.links.report")),
+    state && state.status !== "closed" ? el("span", { class: "meta" }, ` ${t("host.links.after_close")}`) : null,
   );
   links.replaceChildren(line);
 }
 
 function tick() {
   const { state } = selected();
-  const t = timer(state);
+  const clockState = timer(state);
   const countdown = $("countdown");
-  countdown.dataset.mode = t.mode;
+  countdown.dataset.mode = clockState.mode;
   let label = "";
-  let text = t.text;
-  if (t.mode === "voting") label = t.seconds == null ? "no timer: close it by hand" : "closes in";
-  else if (t.mode === "paused") label = t.seconds != null ? `${mmss(t.seconds)} left` : "";
-  else if (t.mode === "planned") {
+  let text = clockState.text;
+  if (clockState.mode === "voting") {
+    label = clockState.seconds == null ? t("host.timer.none") : t("host.timer.closes_in");
+  } else if (clockState.mode === "paused") {
+    label = clockState.seconds != null ? t("timer.left", { time: mmss(clockState.seconds) }) : "";
+  } else if (clockState.mode === "planned") {
     const left = plannedLeft(state);
-    label = `${PHASES[state.phase] || state.phase}: planned time left`;
-    text = left >= 0 ? mmss(left) : `+${mmss(-left)} over`;
+    label = t("host.timer.planned", { phase: phaseName(state.phase) });
+    text = left >= 0 ? mmss(left) : t("host.timer.over", { time: mmss(-left) });
   }
   setText($("phase-label"), label);
-  setText(countdown, t.mode === "closed" ? "" : text);
+  setText(countdown, clockState.mode === "closed" ? "" : text);
 }
 
 function render() {
@@ -257,7 +285,8 @@ async function command(what, path, body) {
     const state = await api("POST", path, body);
     // The answer is the round's new state: shown now, not when the stream brings it.
     if (state && state.round) rounds.putState(state.round, state);
-    setText($("notice"), `${what}: ${statusText(state, rounds.doc(state.round))}`);
+    // What was done, to which round: the badge beside the title already shows the status.
+    if (state && state.round) setText($("notice"), `${what}: ${state.title || state.round}`);
   } catch (err) {
     $("error").hidden = false;
     setText($("error"), err.message);
@@ -276,7 +305,7 @@ function onClick(id, handler) {
   $(id).addEventListener("click", () => {
     if (!selected().id) {
       $("error").hidden = false;
-      setText($("error"), "Pick a theme in the agenda first.");
+      setText($("error"), t("host.pick_theme"));
       return;
     }
     handler();
@@ -286,7 +315,7 @@ function onClick(id, handler) {
 function confirmClose(state) {
   const left = state.status === "paused" ? state.remaining_s : timer(state).seconds;
   if (left == null || left <= EARLY_S) return Promise.resolve(true);
-  setText($("confirm-text"), `Close voting on “${state.title || state.round}” now? ${mmss(left)} are still left on the timer.`);
+  setText($("confirm-text"), t("host.confirm", { title: state.title || state.round, time: mmss(left) }));
   const dialog = $("confirm");
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
@@ -295,27 +324,27 @@ function confirmClose(state) {
   });
 }
 
-onClick("btn-presentation", () => command("Presentation", roundPath("phase"), { phase: "presentation" }));
-onClick("btn-discussion", () => command("Discussion", roundPath("phase"), { phase: "discussion" }));
+onClick("btn-presentation", () => command(t("host.done.presentation"), roundPath("phase"), { phase: "presentation" }));
+onClick("btn-discussion", () => command(t("host.done.discussion"), roundPath("phase"), { phase: "discussion" }));
 onClick("btn-open", () => {
   const value = $("duration").value.trim();
-  command("Voting opened", roundPath("open"), value ? { duration_s: Number(value) } : undefined);
+  command(t("host.done.open"), roundPath("open"), value ? { duration_s: Number(value) } : undefined);
 });
-onClick("btn-extend", () => command(`Extended by ${EXTEND_S} s`, roundPath("extend"), { seconds: EXTEND_S }));
+onClick("btn-extend", () => command(t("host.done.extend", { n: EXTEND_S }), roundPath("extend"), { seconds: EXTEND_S }));
 onClick("btn-pause", () => {
   const { state } = selected();
-  if (state && state.status === "paused") command("Resumed", roundPath("resume"));
-  else command("Paused", roundPath("pause"));
+  if (state && state.status === "paused") command(t("host.done.resume"), roundPath("resume"));
+  else command(t("host.done.pause"), roundPath("pause"));
 });
 onClick("btn-close", async () => {
   const { state } = selected();
   if (state && (state.status === "open" || state.status === "paused") && !(await confirmClose(state))) return;
-  command("Closed", roundPath("close"));
+  command(t("host.done.close"), roundPath("close"));
 });
-onClick("btn-revote", () => command("Re-vote ready", roundPath("revote")));
+onClick("btn-revote", () => command(t("host.done.revote"), roundPath("revote")));
 onClick("btn-reveal", () => {
   const { state } = selected();
-  command(state && state.revealed ? "Results hidden" : "Results revealed", roundPath("reveal"), {
+  command(state && state.revealed ? t("host.done.hide") : t("host.done.reveal"), roundPath("reveal"), {
     revealed: !(state && state.revealed),
   });
 });

@@ -3,6 +3,8 @@
 // server's clock (deadlines are the server's times), and a DOM builder that only ever
 // sets text, never HTML.
 
+import { lang, t } from "/static/i18n.js";
+
 const STREAM = "/api/v1/stream";
 // The stream names each event by the last part of its topic; EventSource only delivers
 // named events to listeners registered for that name, so every kind is listed here.
@@ -92,6 +94,8 @@ export function withToken(url) {
 /** Call the API; resolves to the parsed body, rejects with an ApiError carrying `detail`. */
 export async function api(method, path, body) {
   const init = { method, cache: "no-store", headers: {} };
+  // The API answers in the page's language (its messages, not its data).
+  path = `${path}${path.includes("?") ? "&" : "?"}lang=${lang}`;
   if (TOKEN) init.headers["authorization"] = `Bearer ${TOKEN}`;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
@@ -102,7 +106,7 @@ export async function api(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (err) {
-    throw new ApiError(`cannot reach the service: ${err.message}`, 0);
+    throw new ApiError(t("link.unreachable", { error: err.message }), 0);
   }
   clock.sample(response.headers.get("date"), sent, Date.now() / 1000);
   const text = await response.text();
@@ -193,7 +197,7 @@ export function setText(node, text) {
 export function showLink(marker, state) {
   marker.hidden = state === "live";
   marker.dataset.state = state;
-  setText(marker, state === "connecting" ? "connecting…" : "reconnecting…");
+  setText(marker, state === "connecting" ? t("link.connecting") : t("link.reconnecting"));
 }
 
 /** "m:ss" (or "h:mm:ss") for a number of seconds, rounded up: 0:00 only once time is up. */
@@ -208,7 +212,7 @@ export function mmss(seconds) {
 /** "12s ago", "4m ago", "2h ago". */
 export function ago(seconds) {
   const s = Math.max(0, Math.floor(seconds));
-  if (s < 120) return `${s}s ago`;
-  if (s < 7200) return `${Math.floor(s / 60)}m ago`;
-  return `${Math.floor(s / 3600)}h ago`;
+  if (s < 120) return t("ago.s", { n: s });
+  if (s < 7200) return t("ago.m", { n: Math.floor(s / 60) });
+  return t("ago.h", { n: Math.floor(s / 3600) });
 }

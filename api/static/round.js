@@ -1,14 +1,13 @@
 // A round as the display and the host console show it: which figures stand by each option
 // (per question kind), the timer, the phase, and the latest of every round document.
 
+import { t, tn, num, pct } from "/static/i18n.js";
 import { clock, el, mmss, setText } from "/static/live.js";
 
-export const PHASES = {
-  presentation: "Presentation",
-  discussion: "Discussion",
-  voting: "Voting",
-  results: "Results",
-};
+/** A phase's name on the pages. */
+export function phaseName(phase) {
+  return phase ? t(`phase.${phase}`) : "";
+}
 
 /** The latest round states, tallies and final results, and which round is current. */
 export class Rounds {
@@ -84,20 +83,20 @@ export function figures(question, doc) {
   const anyVotes = doc && doc.voters > 0;
   return options.map((option, index) => {
     const count = counts[option.key] || 0;
-    const pct = percent[option.key] || 0;
-    let figure = `${pct.toFixed(1)} %`;
-    let detail = `${plural(count, "vote")}`;
+    const pctValue = percent[option.key] || 0;
+    let figure = pct(pctValue);
+    let detail = tn("figure.votes", count);
     if (question.kind === "ranking") {
-      figure = `${number(count)} pts`;
-      detail = `${pct.toFixed(1)} % of points`;
+      figure = t("figure.points", { n: num(count) });
+      detail = t("figure.of_points", { pct: pct(pctValue) });
     } else if (question.kind === "multi") {
-      detail = `${count} of ${plural(doc ? doc.voters : 0, "voter")}`;
+      detail = tn("figure.of_voters", doc ? doc.voters : 0, { count: num(count) });
     }
     return {
       key: option.key,
-      label: option.label || `Option ${option.key}`,
+      label: option.label || t("option.unnamed", { key: option.key }),
       index,
-      percent: pct,
+      percent: pctValue,
       figure,
       detail,
       leading: Boolean(anyVotes && leading.has(option.key)),
@@ -110,26 +109,34 @@ export function summaryLine(question, doc) {
   const summary = doc && doc.summary;
   if (!summary || !doc.voters) return "";
   if (question.kind === "yesno" && summary.yes_of_decided != null) {
-    return `Yes: ${summary.yes_of_decided.toFixed(1)} % of those who decided · ${plural(
+    return `${t("summary.yes_of_decided", { pct: pct(summary.yes_of_decided) })} · ${tn(
+      "summary.abstentions",
       summary.abstained,
-      "abstention",
     )}`;
   }
   if (question.kind === "rating" && summary.mean != null) {
-    return `Average rating ${summary.mean.toFixed(2)}`;
+    return t("summary.mean", { mean: num(summary.mean, 2) });
   }
-  if (question.kind === "multi") return "Percent of voters: each voter picks several options";
-  if (question.kind === "ranking") return "Points: 1st choice scores most";
-  return "Percent of votes cast";
+  if (question.kind === "multi") return t("summary.multi");
+  if (question.kind === "ranking") return t("summary.ranking");
+  return t("summary.single");
 }
 
-/** Voters and turnout in words. */
+/** Voters and turnout in words: the turnout says what it is a share of, and never tops 100 %. */
 export function turnout(doc) {
   if (!doc) return ["", ""];
-  const t = doc.turnout || {};
-  const voters = plural(doc.voters || 0, "voter");
-  if (t.paired) return [voters, `${pctText(t.percent_paired)} of ${t.paired} delegates`];
-  if (t.heard) return [voters, `${pctText(t.percent_heard)} of ${t.heard} handsets heard`];
+  const turn = doc.turnout || {};
+  const voters = tn("turnout.voters", doc.voters || 0);
+  if (turn.paired) {
+    const inPaired = turn.paired_voters != null ? turn.paired_voters : Math.min(doc.voters || 0, turn.paired);
+    const share = pct(Math.min(100, (100 * inPaired) / turn.paired), 0);
+    const others = (doc.voters || 0) - inPaired;
+    const text = t("turnout.paired", { voted: num(inPaired), paired: num(turn.paired), pct: share });
+    return [voters, others > 0 ? `${text} · ${tn("turnout.unpaired", others)}` : text];
+  }
+  if (turn.heard) {
+    return [voters, t("turnout.heard", { pct: pct(Math.min(100, turn.percent_heard || 0), 0), heard: num(turn.heard) })];
+  }
   return [voters, ""];
 }
 
@@ -137,12 +144,12 @@ export function turnout(doc) {
 export function timer(state, now = clock.now()) {
   if (!state) return { mode: "idle", text: "", seconds: null };
   if (state.status === "open") {
-    if (state.deadline == null) return { mode: "voting", text: "open", seconds: null };
+    if (state.deadline == null) return { mode: "voting", text: t("timer.open"), seconds: null };
     const left = Math.max(0, state.deadline - now);
     return { mode: "voting", text: mmss(left), seconds: left };
   }
   if (state.status === "paused") {
-    return { mode: "paused", text: "paused", seconds: state.remaining_s };
+    return { mode: "paused", text: t("timer.paused"), seconds: state.remaining_s };
   }
   if (state.status === "closed") return { mode: "closed", text: mmss(0), seconds: 0 };
   const planned = plannedLeft(state, now);
@@ -160,19 +167,27 @@ export function plannedLeft(state, now = clock.now()) {
 
 /** What a round is doing, in a few words, for a status line or an agenda badge. */
 export function statusText(state, doc) {
-  if (!state) return "not started";
-  if (state.status === "open") return "voting open";
-  if (state.status === "paused") return "voting paused";
+  if (!state) return t("status.not_started");
+  if (state.status === "open") return t("status.open");
+  if (state.status === "paused") return t("status.paused");
   if (state.status === "closed") {
-    if (doc && doc.hidden) return "closed · results hidden";
-    return doc && doc.final ? "final results" : "voting closed";
+    if (doc && doc.hidden) return t("status.closed_hidden");
+    return doc && doc.final ? t("status.final") : t("status.closed");
   }
-  return state.phase ? (PHASES[state.phase] || state.phase).toLowerCase() : "ready";
+  return state.phase ? t(`status.phase.${state.phase}`) : t("status.ready");
 }
 
-/** Build (once per question) or update the option rows in `list`. */
+/** The rows in the order they are shown: a ranking by its result, best first. */
+function ordered(question, doc, rows) {
+  const order = doc && !doc.hidden && doc.summary && doc.summary.order;
+  if (!question || question.kind !== "ranking" || !order || !doc.voters) return rows;
+  const rank = new Map(order.map((key, i) => [key, i]));
+  return [...rows].sort((a, b) => (rank.get(a.key) ?? a.index) - (rank.get(b.key) ?? b.index));
+}
+
+/** Build (once per question and order) or update the option rows in `list`. */
 export function renderOptions(list, question, doc) {
-  const rows = figures(question, doc);
+  const rows = ordered(question, doc, figures(question, doc));
   const signature = JSON.stringify(rows.map((r) => [r.key, r.label]));
   if (list.dataset.signature !== signature) {
     list.dataset.signature = signature;
@@ -203,14 +218,3 @@ export function renderOptions(list, question, doc) {
   });
 }
 
-function plural(n, word) {
-  return `${number(n)} ${word}${n === 1 ? "" : "s"}`;
-}
-
-function number(n) {
-  return Number.isInteger(n) ? String(n) : n.toFixed(1);
-}
-
-function pctText(p) {
-  return p == null ? "–" : `${p.toFixed(0)} %`;
-}

@@ -17,20 +17,36 @@ from typing import Any
 
 from bridge.clock import Clock, TimerHandle
 from bridge.event.agenda import Agenda
+from bridge.event.language import Locale, locale
 from bridge.event.rounds import PhaseName, RoundState, RoundStatus, Window
 
 ACTIVE = (RoundStatus.OPEN, RoundStatus.PAUSED)
 
 
 class RoundError(Exception):
-    """A round command that does not fit the round's state; ``status`` is the HTTP status."""
+    """A round command that does not fit the round's state; ``status`` is the HTTP status.
 
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
+    The message is the catalogue's ``round_error.<key>`` (``bridge/event/messages``) with
+    ``values`` filled in: English in ``str()``, any language through :meth:`text`.
+    """
+
+    def __init__(self, key: str, status: int = 409, **values: Any) -> None:
+        self.key = key
+        self.values = values
         self.status = status
+        super().__init__(self.text(locale()))
+
+    def text(self, lang: Locale) -> str:
+        """The message in ``lang``; a round status in it is named in that language too."""
+        values = dict(self.values)
+        for name, labels in (("state", "status"), ("phase", "phase")):
+            if name in values:
+                values[name] = lang.t(f"value.{labels}.{values[name]}")
+        return lang.t(f"round_error.{self.key}", **values)
 
 
 StateListener = Callable[[RoundState], None]
+Deleted = Callable[[str], None]
 
 
 class RoundController:
@@ -44,9 +60,11 @@ class RoundController:
         grace_s: float = 2.0,
         late_window_s: float = 60.0,
         agenda: Agenda | None = None,
+        on_delete: Deleted | None = None,
     ) -> None:
         self._clock = clock
         self._on_change = on_change
+        self._on_delete = on_delete
         self._grace_s = grace_s
         self._late_window_s = late_window_s
         self._rounds: dict[str, RoundState] = {}
@@ -59,8 +77,18 @@ class RoundController:
     def get(self, round_id: str) -> RoundState:
         state = self._rounds.get(round_id)
         if state is None:
-            raise RoundError(f"round {round_id!r} does not exist", status=404)
+            raise RoundError("missing", status=404, round=round_id)
         return state
+
+    def started(self, round_id: str) -> RoundState:
+        """The round a command acts on; a theme of the agenda not started yet says so."""
+        state = self._rounds.get(round_id)
+        if state is None and (theme := self._theme(round_id)) is not None:
+            raise RoundError("not_started", round=round_id, title=theme.title)
+        return self.get(round_id)
+
+    def _theme(self, round_id: str) -> Any:
+        return self.agenda.theme_of_round(round_id) if self.agenda is not None else None
 
     def find(self, round_id: str) -> RoundState | None:
         return self._rounds.get(round_id)
@@ -74,7 +102,7 @@ class RoundController:
         """Define a round without opening it; an agenda theme supplies what is not given."""
         existing = self._rounds.get(round_id)
         if existing is not None and existing.status is not RoundStatus.READY:
-            raise RoundError(f"round {round_id!r} already ran; start a re-vote instead")
+            raise RoundError("already_ran", round=round_id)
         theme = self.agenda.theme_of_round(round_id) if self.agenda is not None else None
         if theme is not None:
             fields = {**theme.round_fields(), **fields}
@@ -86,16 +114,34 @@ class RoundController:
         return self._commit(state, revision=(existing.revision + 1) if existing else 1)
 
     def _ready(self, round_id: str, fields: dict[str, Any]) -> RoundState:
+        """The round to open or move on: an existing one, an agenda theme's, or one that
+        ``fields`` define here and now; never a blank round made up for a mistyped ID."""
         state = self._rounds.get(round_id)
+        if state is None and not fields and self._theme(round_id) is None:
+            themes = ", ".join(t.id for t in self.agenda.themes) if self.agenda else ""
+            if not themes:
+                raise RoundError("unknown_no_agenda", status=404, round=round_id)
+            raise RoundError("unknown", status=404, round=round_id, themes=themes)
         if state is None or fields:
             state = self.create(round_id, **fields)
         return state
 
+    def delete(self, round_id: str) -> None:
+        """Remove a round that was never opened (the caller checks it holds no presses)."""
+        state = self.get(round_id)
+        if state.status is not RoundStatus.READY or state.windows or state.since is not None:
+            raise RoundError("voted_on", round=round_id)
+        del self._rounds[round_id]
+        if self.current == round_id:
+            self.current = None
+        if self._on_delete is not None:
+            self._on_delete(round_id)
+
     def revote(self, round_id: str) -> RoundState:
         """A new round on the same question; the first stays as it was, journal included."""
-        first = self.get(round_id)
+        first = self.started(round_id)
         if first.status is not RoundStatus.CLOSED:
-            raise RoundError(f"round {round_id!r} is {first.status}; close it before a re-vote")
+            raise RoundError("revote_unclosed", round=round_id, state=first.status.value)
         theme = first.theme or first.round
         attempt = max(s.attempt for s in self._rounds.values() if (s.theme or s.round) == theme)
         return self.create(
@@ -121,13 +167,13 @@ class RoundController:
         ``timer=False`` leaves closing to the host.
         """
         if duration_s is not None and duration_s <= 0:
-            raise RoundError("duration_s must be positive", status=422)
+            raise RoundError("duration_positive", status=422)
         state = self._ready(round_id, fields)
         if state.status is not RoundStatus.READY:
-            raise RoundError(f"round {round_id!r} is {state.status}; only a ready round opens")
+            raise RoundError("opens_ready", round=round_id, state=state.status.value)
         for other in self._rounds.values():
             if other.round != round_id and other.status in ACTIVE:
-                raise RoundError(f"round {other.round!r} is still {other.status}; close it first")
+                raise RoundError("still_active", round=other.round, state=other.status.value)
         now = self._clock.time()
         if duration_s is None and timer:
             duration_s = state.planned_s(PhaseName.VOTING)
@@ -148,21 +194,21 @@ class RoundController:
         return self._commit(new)
 
     def close(self, round_id: str) -> RoundState:
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status not in ACTIVE:
-            raise RoundError(f"round {round_id!r} is {state.status}; only an open round closes")
+            raise RoundError("closes_open", round=round_id, state=state.status.value)
         return self._close(state)
 
     def extend(self, round_id: str, seconds: float) -> RoundState:
         """Give voting more time; a round without a timer gets one ``seconds`` from now."""
         if seconds <= 0:
-            raise RoundError("seconds must be positive", status=422)
-        state = self.get(round_id)
+            raise RoundError("seconds_positive", status=422)
+        state = self.started(round_id)
         if state.status is RoundStatus.PAUSED:
             remaining = (state.remaining_s or 0.0) + seconds
             return self._commit(state.model_copy(update={"remaining_s": remaining}))
         if state.status is not RoundStatus.OPEN:
-            raise RoundError(f"round {round_id!r} is {state.status}; only an open round extends")
+            raise RoundError("extends_open", round=round_id, state=state.status.value)
         base = state.deadline if state.deadline is not None else self._clock.time()
         new = state.model_copy(update={"deadline": base + seconds})
         self._arm(new)
@@ -170,9 +216,9 @@ class RoundController:
 
     def pause(self, round_id: str) -> RoundState:
         """Stop voting and the timer; presses until :meth:`resume` do not count."""
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status is not RoundStatus.OPEN:
-            raise RoundError(f"round {round_id!r} is {state.status}; only an open round pauses")
+            raise RoundError("pauses_open", round=round_id, state=state.status.value)
         now = self._clock.time()
         windows = [*state.windows[:-1], Window(start=state.windows[-1].start, end=now)]
         remaining = None if state.deadline is None else max(0.0, state.deadline - now)
@@ -190,9 +236,9 @@ class RoundController:
 
     def resume(self, round_id: str) -> RoundState:
         """Reopen a paused round with the time it had left."""
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status is not RoundStatus.PAUSED:
-            raise RoundError(f"round {round_id!r} is {state.status}; only a paused round resumes")
+            raise RoundError("resumes_paused", round=round_id, state=state.status.value)
         now = self._clock.time()
         deadline = None if state.remaining_s is None else now + state.remaining_s
         new = state.model_copy(
@@ -208,9 +254,9 @@ class RoundController:
 
     def reset(self, round_id: str) -> RoundState:
         """Put a round back to ready; its earlier presses stay journaled but no longer count."""
-        state = self.get(round_id)
+        state = self.started(round_id)
         if state.status in ACTIVE:
-            raise RoundError(f"round {round_id!r} is {state.status}; close it before a reset")
+            raise RoundError("reset_active", round=round_id, state=state.status.value)
         self._disarm(round_id)
         return self._commit(
             state.model_copy(
@@ -235,17 +281,21 @@ class RoundController:
         if phase is PhaseName.VOTING:
             return self.open(round_id, **fields)
         state = (
-            self._ready(round_id, fields) if phase is not PhaseName.RESULTS else self.get(round_id)
+            self._ready(round_id, fields)
+            if phase is not PhaseName.RESULTS
+            else self.started(round_id)
         )
         if state.phases and phase not in {p.name for p in state.phases}:
-            raise RoundError(f"round {round_id!r} has no {phase} phase", status=422)
+            raise RoundError("no_phase", status=422, round=round_id, phase=phase.value)
         if phase is PhaseName.RESULTS:
             if state.status in ACTIVE:
                 return self._close(state)
             if state.status is RoundStatus.READY:
-                raise RoundError(f"round {round_id!r} has not been voted on yet")
+                raise RoundError("not_voted_yet", round=round_id)
         elif state.status is not RoundStatus.READY:
-            raise RoundError(f"round {round_id!r} is {state.status}; its {phase} is over")
+            raise RoundError(
+                "phase_over", round=round_id, state=state.status.value, phase=phase.value
+            )
         else:
             self.current = round_id
         return self._commit(
@@ -254,7 +304,7 @@ class RoundController:
 
     def reveal(self, round_id: str, revealed: bool = True) -> RoundState:
         """Show (or hide again) the results of a round whose visibility is ``hidden``."""
-        return self._commit(self.get(round_id).model_copy(update={"revealed": revealed}))
+        return self._commit(self.started(round_id).model_copy(update={"revealed": revealed}))
 
     # Restart.
 

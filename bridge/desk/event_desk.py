@@ -59,6 +59,7 @@ class EventDesk:
         topics: Topics,
         clock: Clock,
         on_round: Callable[[RoundState], None],
+        on_round_deleted: Callable[[str], None] | None = None,
         grace_s: float,
         late_window_s: float,
         agenda_file: Path | None = None,
@@ -72,7 +73,11 @@ class EventDesk:
         self._roster_file = roster_file
         self.roster = Roster()
         self.controller = RoundController(
-            clock, on_round, grace_s=grace_s, late_window_s=late_window_s
+            clock,
+            on_round,
+            grace_s=grace_s,
+            late_window_s=late_window_s,
+            on_delete=on_round_deleted,
         )
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}

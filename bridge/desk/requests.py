@@ -39,12 +39,18 @@ class RoundCommand(BaseModel):
     seconds: float = Field(30.0, gt=0, le=3600)
     phase: PhaseName | None = None
     revealed: bool = True
+    # A round that is no agenda theme is created by naming it (``create``, or ``open`` with it).
+    title: str | None = Field(None, min_length=1, max_length=200)
+
+    def fields(self) -> dict[str, Any]:
+        return {"title": self.title} if self.title is not None else {}
 
 
 def _commands(desk: EventDesk) -> dict[str, Callable[[RoundCommand], RoundState]]:
     c = desk.controller
     return {
-        "open": lambda a: c.open(a.round, duration_s=a.duration_s, timer=a.timer),
+        "create": lambda a: c.create(a.round, **a.fields()),
+        "open": lambda a: c.open(a.round, duration_s=a.duration_s, timer=a.timer, **a.fields()),
         "close": lambda a: c.close(a.round),
         "extend": lambda a: c.extend(a.round, a.seconds),
         "pause": lambda a: c.pause(a.round),

@@ -72,6 +72,9 @@ class EventStore:
             (state.round, state.revision, state.model_dump_json()),
         )
 
+    async def delete_round(self, round_id: str) -> None:
+        await self._write("DELETE FROM rounds WHERE round = ?", (round_id,))
+
     async def save_document(self, name: str, body: str) -> None:
         await self._write(
             "INSERT INTO documents (name, body) VALUES (?, ?) "

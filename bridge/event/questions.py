@@ -181,8 +181,10 @@ class Question(BaseModel):
             scored = sum((i + 1) * counts.get(k, 0.0) for i, k in enumerate(keys))
             out["mean"] = round(scored / voters, 2) if voters else None
         if self.kind is not Kind.RATING:
-            top = max((counts.get(k, 0.0) for k in keys), default=0.0)
-            out["leading"] = [k for k in keys if top > 0 and counts.get(k, 0.0) == top]
+            # Yes/no is decided between yes and no; abstaining never leads.
+            contenders = keys[:2] if self.kind is Kind.YESNO else keys
+            top = max((counts.get(k, 0.0) for k in contenders), default=0.0)
+            out["leading"] = [k for k in contenders if top > 0 and counts.get(k, 0.0) == top]
         return out
 
     def to_public(self) -> dict[str, Any]:

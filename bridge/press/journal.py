@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import logging
+import os
 import queue
 import shutil
 import sqlite3
@@ -117,6 +119,66 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_journal(path: Path) -> None:
+    """Raise :class:`JournalError` unless ``path`` is an existing arsbridge journal.
+
+    Looks without writing: a file that is not one must not be turned into one.
+    """
+    hint = "give the service's [journal] path with --journal"
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        raise JournalError(f"journal {path} does not exist; {hint}") from None
+    except OSError as exc:
+        raise JournalError(f"journal {path} cannot be read ({exc.strerror}); {hint}") from None
+    if head != SQLITE_HEADER:
+        raise JournalError(f"{path} is not an arsbridge journal (not a SQLite database); {hint}")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'presses'"
+            ).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path} cannot be read ({exc}); {hint}") from None
+    if found is None:
+        raise JournalError(f"{path} is a SQLite database but not an arsbridge journal; {hint}")
+
+
+def lock_writer(path: Path) -> int:
+    """Take the journal's writer lock (``<path>.lock``) or raise :class:`JournalError`.
+
+    Two services appending to one journal would hand out the same record ids; the lock is
+    an ``flock`` that the kernel releases when the process ends, however it ends.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise JournalError(
+            f"journal {path} cannot be opened ({exc.strerror}); check [journal] path"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise JournalError(
+            f"journal {path} is in use by another arsbridge process (pid {holder}); stop it, "
+            "or give this service its own journal with [journal] path or ARS_JOURNAL_PATH"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 _STOP = object()
 
 
@@ -163,6 +225,7 @@ class Journal:
         self._committed = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.health = JournalHealth()
+        self._lock: int | None = None
         self.published = 0
         self._published_written = 0
         self.commits = 0
@@ -173,7 +236,12 @@ class Journal:
     def open(self) -> None:
         """Open the database and start the writer; call from the event loop's thread."""
         self._loop = asyncio.get_running_loop()
-        db = connect(self.path)
+        self._lock = lock_writer(self.path)
+        try:
+            db = connect(self.path)
+        except JournalError:
+            self._unlock()
+            raise
         (max_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM presses").fetchone()
         row = db.execute("SELECT value FROM meta WHERE name='published'").fetchone()
         self.published = self._published_written = int(row[0]) if row else 0
@@ -200,7 +268,13 @@ class Journal:
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
+        self._unlock()
         await asyncio.sleep(0)  # let the last commit notifications run
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
 
     # The hot path.
 

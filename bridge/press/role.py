@@ -274,6 +274,14 @@ class BridgeCore:
             while True:
                 try:
                     await receiver.open()
+                    if status.opened or status.error:
+                        log.info(
+                            "receiver %s: back online after %.1f s",
+                            name,
+                            self._clock() - status.since,
+                        )
+                    else:
+                        log.info("receiver %s (%s): online", name, receiver.family)
                     status.opened += 1
                     status.error = ""
                     await self._availability(status, True)

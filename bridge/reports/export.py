@@ -1,10 +1,12 @@
 """``arsbridge export``: an event's results and presses as files, from its journal alone.
 
 Writes ``results.csv`` (one row per option of every round), ``groups.csv`` (the same by
-segment and by each of the event's groupings, small groups suppressed), ``votes.csv``
-(every press with its decision), ``results.json`` (the results documents) and
-``report.html`` (the printable report handed out after the event). It reads the journal
-file, so it works during the event, after it, and on a copy of the file on another machine.
+segment and by each of the event's groupings, small groups suppressed), ``results.xlsx`` (a
+summary sheet and one sheet per round), ``votes.csv`` (every press with its decision),
+``results.json`` (the results documents) and ``report.html`` (the printable report handed out
+after the event), in the event's language. It reads the journal file, so it works during the
+event, after it, and on a copy of the file on another machine; the journals of other bridges
+of the event can be merged in.
 """
 
 from __future__ import annotations
@@ -18,16 +20,26 @@ from typing import Any
 from bridge.desk.event_desk import seating_document
 from bridge.desk.store import AGENDA, ROSTER
 from bridge.event.agenda import Agenda
+from bridge.event.language import DEFAULT, Language, locale
 from bridge.event.roster import Roster
 from bridge.event.roster_files import roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
-from bridge.event.votes import Policy, Record
+from bridge.event.votes import Policy
+from bridge.press.journal import check_journal
 from bridge.reports.report import ReportRound, render_report
-from bridge.reports.tables import groups_csv, results_csv, votes_csv
+from bridge.reports.tables import groups_csv, in_order, results_csv, votes_csv
+from bridge.reports.workbook import results_workbook
 from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
 
-FILES = ("results.csv", "groups.csv", "votes.csv", "results.json", "report.html")
+FILES = (
+    "results.csv",
+    "groups.csv",
+    "results.xlsx",
+    "votes.csv",
+    "results.json",
+    "report.html",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,7 @@ def export_event(
     grace_s: float | None = None,
     min_segment: int = 5,
     others: Sequence[Path] = (),
+    language: Language = DEFAULT,
 ) -> Exported:
     """Write the exports of ``rounds`` (default: every round) from the journal at ``journal``,
     with the presses of the other bridges' journals in ``others`` merged in (each once).
@@ -57,8 +70,7 @@ def export_event(
     results published at the event.
     """
     for path in (journal, *others):
-        if not path.is_file():
-            raise FileNotFoundError(2, "no such journal", str(path))
+        check_journal(path)
     records = EventRecords(journal, others)
     try:
         agenda_doc = records.store.document(AGENDA)
@@ -93,19 +105,24 @@ def export_event(
     finally:
         records.close()
     out.mkdir(parents=True, exist_ok=True)
-    written = {
-        "results.csv": results_csv(documents),
-        "groups.csv": groups_csv(documents),
-        "votes.csv": votes_csv(_in_order(presses), roster),
+    lang = locale(language)
+    written: dict[str, str | bytes] = {
+        "results.csv": results_csv(documents, lang),
+        "groups.csv": groups_csv(documents, lang),
+        "results.xlsx": results_workbook(documents, agenda.title if agenda else "", lang),
+        "votes.csv": votes_csv(in_order(presses), roster, lang),
         "results.json": json.dumps(
             {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
         ),
-        "report.html": render_report(agenda=agenda, rounds=report),
+        "report.html": render_report(agenda=agenda, rounds=report, language=language),
     }
     files = []
     for name, body in written.items():
         path = out / name
-        path.write_text(body, encoding="utf-8")
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body, encoding="utf-8")
         files.append(path)
     return Exported(out, [s.round for s in states], len(presses), files)
 
@@ -120,10 +137,3 @@ def _summary(state: RoundState) -> dict[str, Any]:
         "opened_at": state.opened_at,
         "closed_at": state.closed_at,
     }
-
-
-def _in_order(presses: list[Record]) -> list[Record]:
-    """One bridge's presses in journal order; several bridges' as merged, by time."""
-    if len({r.bridge for r in presses}) <= 1:
-        return sorted(presses, key=lambda r: r.id)
-    return sorted(presses, key=lambda r: r.t)

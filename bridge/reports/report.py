@@ -17,8 +17,10 @@ from typing import Any
 import jinja2
 
 from bridge.event.agenda import Agenda, Theme
+from bridge.event.language import DEFAULT, Language, Locale, locale
 from bridge.event.questions import Kind, Question
 from bridge.event.rounds import RoundState, Visibility
+from bridge.reports.formats import clock, ends, hhmm, number, percent, translate, weighting
 
 TRACK_PX = 200.0  # a full bar: 100 % of votes cast, or the leading option's points
 BAR_PX = 12.0
@@ -173,12 +175,6 @@ def rating_mean(question: Question, counts: Mapping[str, float]) -> float | None
     return round(scored / votes, 2) if votes else None
 
 
-def weighting(weights: Sequence[float]) -> str:
-    """A ranking's points per place in words: "1st choice 10 points, 2nd 9, 3rd 8"."""
-    later = "".join(f", {_ordinal(i + 2)} {_number(w)}" for i, w in enumerate(weights[1:]))
-    return f"1st choice {_number(weights[0])} points{later}"
-
-
 def segment_rows(question: Question, results: Mapping[str, Any]) -> tuple[SegmentRow, ...]:
     """Results by participant group; a suppressed group carries nothing but its name."""
     return group_rows(question, results.get("segments", {}))
@@ -214,18 +210,15 @@ def group_rows(question: Question, groups: Mapping[str, Any]) -> tuple[SegmentRo
     return tuple(rows)
 
 
-def clock(t: float | None, tz: dt.tzinfo) -> str:
-    """Wall-clock time of a timestamp in the report's zone; empty when there is none."""
-    return dt.datetime.fromtimestamp(t, tz).strftime("%H:%M:%S") if t is not None else ""
-
-
 def voting_time(state: RoundState) -> str:
     """How long voting was open, pauses left out: "3 min 05 s"."""
     seconds = round(sum(w.end - w.start for w in state.windows if w.end is not None))
     return f"{seconds // 60} min {seconds % 60:02d} s" if state.windows else ""
 
 
-def programme(agenda: Agenda, status: Mapping[str, str]) -> tuple[AgendaItem, ...]:
+def programme(
+    agenda: Agenda, status: Mapping[str, str], lang: Locale | None = None
+) -> tuple[AgendaItem, ...]:
     """Themes in agenda order with each break placed before the first theme starting after it."""
     breaks = sorted(agenda.breaks, key=lambda b: b.starts)
     items: list[AgendaItem] = []
@@ -233,9 +226,10 @@ def programme(agenda: Agenda, status: Mapping[str, str]) -> tuple[AgendaItem, ..
         starts = theme.starts if theme is not None else None
         while breaks and (theme is None or (starts is not None and breaks[0].starts < starts)):
             b = breaks.pop(0)
-            items.append(AgendaItem(_hhmm(b.starts), _ends(b.starts, b.minutes), b.title))
+            when = (hhmm(b.starts, lang), ends(b.starts, b.minutes, lang))
+            items.append(AgendaItem(*when, b.title))
         if theme is not None:
-            when = (_hhmm(starts), _ends(starts, theme.minutes))
+            when = (hhmm(starts, lang), ends(starts, theme.minutes, lang))
             items.append(
                 AgendaItem(*when, theme.title, theme.speaker, theme.id, status.get(theme.id, ""))
             )
@@ -245,7 +239,7 @@ def programme(agenda: Agenda, status: Mapping[str, str]) -> tuple[AgendaItem, ..
 # Assembly.
 
 
-def round_view(report_round: ReportRound, tz: dt.tzinfo) -> RoundView:
+def round_view(report_round: ReportRound, tz: dt.tzinfo, lang: Locale | None = None) -> RoundView:
     """What the report prints for one round."""
     state, results = report_round.state, report_round.results
     question = state.question
@@ -263,15 +257,19 @@ def round_view(report_round: ReportRound, tz: dt.tzinfo) -> RoundView:
         segments=segment_rows(question, results),
         groupings=grouping_rows(question, results),
         tables=results.get("tables", {}),
-        opened=clock(results.get("opened_at", state.opened_at), tz),
-        closed=clock(results.get("closed_at", state.closed_at), tz),
+        opened=clock(results.get("opened_at", state.opened_at), tz, lang),
+        closed=clock(results.get("closed_at", state.closed_at), tz, lang),
         voting_time=voting_time(state),
         hidden_live=state.visibility is Visibility.HIDDEN and not state.revealed,
     )
 
 
 def theme_views(
-    agenda: Agenda | None, rounds: Sequence[ReportRound], tz: dt.tzinfo, whole_event: bool
+    agenda: Agenda | None,
+    rounds: Sequence[ReportRound],
+    tz: dt.tzinfo,
+    whole_event: bool,
+    lang: Locale | None = None,
 ) -> tuple[ThemeView, ...]:
     """Rounds grouped by theme, attempts in order: agenda themes first, then other rounds."""
     groups: dict[str, list[ReportRound]] = {}
@@ -287,7 +285,7 @@ def theme_views(
         members = sorted(groups.get(theme_id, []), key=lambda r: r.state.attempt)
         # A theme not on the agenda has rounds (that is how its ID came in), so [0] exists.
         source = theme if theme is not None else members[0].state
-        attempts = tuple(round_view(r, tz) for r in members)
+        attempts = tuple(round_view(r, tz, lang) for r in members)
         views.append(
             ThemeView(theme_id, source.title or theme_id, source.question, theme, attempts)
         )
@@ -301,20 +299,23 @@ def render_report(
     title: str | None = None,
     generated_at: dt.datetime | None = None,
     whole_event: bool = True,
+    language: Language = DEFAULT,
 ) -> str:
     """The report as one self-contained HTML document: a cover, then a page per theme.
 
     Times print in the agenda's time zone, else in ``generated_at``'s (default: now, in this
     machine's zone). With an
     agenda and ``whole_event``, every agenda theme gets a page, "not voted" when no round of
-    it ran; ``whole_event=False`` makes a document of the given rounds only.
+    it ran; ``whole_event=False`` makes a document of the given rounds only. ``language``
+    chooses the headings and the number, date and time formats.
     """
+    lang = locale(language)
     generated = generated_at or dt.datetime.now()
     if generated.tzinfo is None:
         generated = generated.astimezone()  # a naive time is this machine's local time
     # Event times read in the agenda's zone; without one, in the zone of ``generated_at``.
     tz = (agenda.tz if agenda is not None else None) or generated.tzinfo or dt.UTC
-    themes = theme_views(agenda, rounds, tz, whole_event)
+    themes = theme_views(agenda, rounds, tz, whole_event, lang)
     status = {t.id: _status(t) for t in themes}
     opened = [r.state.opened_at for t in themes for r in t.rounds if r.state.opened_at is not None]
     date = (
@@ -322,23 +323,29 @@ def render_report(
         if agenda is not None and agenda.date
         else (dt.datetime.fromtimestamp(min(opened), tz).date() if opened else None)
     )
-    return _template().render(
-        title=title or (agenda.title if agenda is not None else "Results"),
+    english = lang.language is Language.EN
+    return _template(lang.language).render(
+        lang=lang.language.value,
+        _=functools.partial(translate, lang),
+        hhmm=functools.partial(hhmm, lang=lang),
+        title=title or (agenda.title if agenda is not None else translate(lang, "Results")),
         agenda=agenda,
-        programme=programme(agenda, status) if agenda is not None else (),
+        programme=programme(agenda, status, lang) if agenda is not None else (),
         themes=themes,
-        date=f"{date.day} {date:%B %Y}" if date else "",
-        generated=generated.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        date=(f"{date.day} {date:%B %Y}" if english else lang.date(date)) if date else "",
+        generated=generated.strftime(
+            "%Y-%m-%d %H:%M %Z" if english else "%d.%m.%Y %H.%M %Z"
+        ).strip(),
         columns=COLUMNS,
         kinds=Kind,
-        weighting=weighting,
+        weighting=functools.partial(weighting, lang=lang),
         track_px=TRACK_PX,
         bar_px=BAR_PX,
     )
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def _template(language: Language = DEFAULT) -> jinja2.Template:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bridge.reports", "templates"),
         autoescape=True,  # labels and titles come from operators and imported files
@@ -346,13 +353,11 @@ def _template() -> jinja2.Template:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = _percent
-    env.filters["num"] = _number
+    lang = locale(language)
+    env.filters["pct"] = functools.partial(percent, lang=lang)
+    env.filters["pct0"] = functools.partial(percent, lang=lang, digits=0)
+    env.filters["num"] = functools.partial(number, lang=lang)
     return env.get_template("report.html.j2")
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{float(value):.1f}%"
 
 
 def _status(theme: ThemeView) -> str:
@@ -365,25 +370,3 @@ def _theme_id(agenda: Agenda | None, state: RoundState) -> str:
         return state.theme
     theme = agenda.theme_of_round(state.round) if agenda is not None else None
     return theme.id if theme is not None else state.round
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _hhmm(t: dt.time | None) -> str:
-    return t.strftime("%H:%M") if t is not None else ""
-
-
-def _ends(t: dt.time | None, minutes: float) -> str:
-    if t is None:
-        return ""
-    return _hhmm(
-        (dt.datetime.combine(dt.date(2000, 1, 1), t) + dt.timedelta(minutes=minutes)).time()
-    )

@@ -1,4 +1,8 @@
-"""The results and the presses as CSV tables: one row per option, one row per press."""
+"""The results and the presses as CSV tables: one row per option, one row per press.
+
+The files are for spreadsheets: UTF-8 with a byte-order mark (so Excel reads æ, ø, å), the
+locale's field separator and decimal mark, and column headers and labels in its language.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,14 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from bridge.event.language import Locale, locale
 from bridge.event.roster import Roster
 from bridge.event.votes import Record
+
+BOM = "\ufeff"
+# Columns whose values are words the reader sees, translated as ``value.<column>.<value>``.
+LABELLED = ("kind", "policy", "status", "decision")
+NUMERIC = ("percent",)
 
 RESULTS_COLUMNS = (
     "round",
@@ -80,13 +90,10 @@ def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def results_csv(documents: Iterable[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, RESULTS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for doc in documents:
-        writer.writerows(results_rows(doc))
-    return out.getvalue()
+def results_csv(documents: Iterable[dict[str, Any]], lang: Locale | None = None) -> str:
+    """One row per option of every results document, for a spreadsheet of ``lang``."""
+    rows = [row for doc in documents for row in results_rows(doc)]
+    return table_csv(RESULTS_COLUMNS, rows, lang or locale())
 
 
 def groups_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -122,23 +129,48 @@ def groups_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def groups_csv(documents: Iterable[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, GROUPS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for doc in documents:
-        writer.writerows(groups_rows(doc))
-    return out.getvalue()
+def groups_csv(documents: Iterable[dict[str, Any]], lang: Locale | None = None) -> str:
+    """Results by group of every results document, for a spreadsheet of ``lang``."""
+    rows = [row for doc in documents for row in groups_rows(doc)]
+    return table_csv(GROUPS_COLUMNS, rows, lang or locale())
 
 
-def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
+def votes_csv(
+    records: Iterable[Record], roster: Roster | None = None, lang: Locale | None = None
+) -> str:
     """Every press: time (UTC), receiver, handset, its participant, key and decision."""
+    return table_csv(VOTES_COLUMNS, votes_rows(records, roster), lang or locale())
+
+
+def table_csv(columns: tuple[str, ...], rows: Iterable[dict[str, Any]], lang: Locale) -> str:
+    """``rows`` under translated ``columns``: BOM, the locale's separator and decimal mark."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, VOTES_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(out, delimiter=lang.csv_delimiter, lineterminator="\r\n")
+    writer.writerow(headers(columns, lang))
+    for row in rows:
+        writer.writerow(cell(column, row.get(column, ""), lang) for column in columns)
+    return BOM + out.getvalue()
+
+
+def headers(columns: Iterable[str], lang: Locale) -> list[str]:
+    return [lang.t(f"column.{column}") for column in columns]
+
+
+def cell(column: str, value: Any, lang: Locale) -> Any:
+    """A value as the reader of ``lang`` sees it: labels translated, decimals localised."""
+    if column in LABELLED and value:
+        return lang.t(f"value.{column}.{value}")
+    if column in NUMERIC and isinstance(value, int | float):
+        return lang.decimal(value)
+    return value
+
+
+def votes_rows(records: Iterable[Record], roster: Roster | None = None) -> list[dict[str, Any]]:
+    """One row per press, in the columns of :data:`VOTES_COLUMNS`."""
+    rows = []
     for rec in records:
         holder = roster.holder(rec.handset) if roster is not None and rec.handset else None
-        writer.writerow(
+        rows.append(
             {
                 "id": rec.id,
                 "time": iso(rec.t),
@@ -156,9 +188,16 @@ def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
                 "bridge": rec.bridge,
             }
         )
-    return out.getvalue()
+    return rows
 
 
 def iso(t: float) -> str:
     """Epoch seconds as ISO 8601 UTC with milliseconds."""
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def in_order(presses: list[Record]) -> list[Record]:
+    """One bridge's presses in journal order; several bridges' as merged, by time."""
+    if len({r.bridge for r in presses}) <= 1:
+        return sorted(presses, key=lambda r: r.id)
+    return sorted(presses, key=lambda r: r.t)

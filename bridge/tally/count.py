@@ -162,6 +162,13 @@ class RoundTally:
         voters = len(answers)
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
+        # Turnout of the delegates counts the paired handsets that voted, never more than
+        # all of them, however many unpaired handsets vote besides.
+        paired_voters = (
+            sum(1 for h in answers if self.seating.seat_of(h) is not None)
+            if self.seating is not None
+            else 0
+        )
         heard_n = heard  # None: this process has not heard the bridges' handset tables
         out: dict[str, Any] = {
             "round": state.round,
@@ -178,9 +185,13 @@ class RoundTally:
             "turnout": {
                 "voters": voters,
                 "paired": paired,
+                "paired_voters": paired_voters,
+                "unpaired_voters": voters - paired_voters,
                 "heard": heard_n,
-                "percent_paired": _pct(voters, paired),
-                "percent_heard": _pct(voters, heard_n) if heard_n is not None else None,
+                "percent_paired": _pct(paired_voters, paired),
+                "percent_heard": _pct(min(voters, heard_n), heard_n)
+                if heard_n is not None
+                else None,
             },
             "min_segment": self.min_segment,
             "windows": [w.model_dump() for w in state.windows],

@@ -4,7 +4,9 @@ Snapshots go to ``ars/round/{round}/tally`` (retained) at most every ``interval_
 between are coalesced, so a burst of 200 presses costs one message per interval, not 200. When
 a round closes, the engine waits out the grace period plus ``settle_s`` for batches still in
 flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). A
-countable record that still arrives after that raises the revision and republishes both.
+countable record that still arrives after that raises the revision and republishes both; a
+record that does not count (late, closed, a duplicate) leaves them as they are. A reset
+withdraws the round's results (an empty retained message) until it closes again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import ValidationError
 
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.event.rounds import RoundState, RoundStatus
-from bridge.event.votes import PUBLISHED, Record
+from bridge.event.votes import COUNTABLE, PUBLISHED, Record
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 from bridge.tally.count import RoundTally, Seating, SeatingPlan
@@ -59,6 +61,7 @@ class TallyEngine:
         self.heard: set[str] = set()
         self._orphans: dict[str, list[tuple[str, Record]]] = {}
         self._dirty: set[str] = set()
+        self._withdrawn: set[str] = set()  # reset rounds whose retained results must go
         self._timers: dict[str, TimerHandle] = {}
         self._wake = asyncio.Event()
         self.batches = 0
@@ -87,6 +90,8 @@ class TallyEngine:
         if tally is not None and tally.state.revision >= state.revision:
             return
         if tally is None or (state.since is not None and state.since != tally.state.since):
+            if tally is not None:  # a reset: the results of the earlier voting no longer hold
+                self._withdrawn.add(state.round)
             tally = RoundTally(state, seating=self.seating, min_segment=self.min_segment)
             self.tallies[state.round] = tally
             for source, rec in self._orphans.pop(state.round, []):
@@ -165,6 +170,8 @@ class TallyEngine:
                 continue
             if tally.apply(rec, source):
                 if tally.final:
+                    if rec.decision not in COUNTABLE or rec.answer is None:
+                        continue  # the published results stand: this press changes no count
                     tally.revision += 1
                 self._mark(rec.round)
 
@@ -199,6 +206,11 @@ class TallyEngine:
             tally = self.tallies.get(round_id)
             if tally is None:
                 continue
+            if round_id in self._withdrawn and not tally.final:
+                self._withdrawn.discard(round_id)
+                await self._link.publish(
+                    self._topics.round_results(round_id), "", qos=1, retain=True
+                )
             snap = self.snapshot(round_id)
             if snap is None:
                 continue

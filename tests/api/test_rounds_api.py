@@ -65,8 +65,8 @@ async def test_bad_requests_say_what_is_wrong(client: httpx.AsyncClient) -> None
     r = await client.post("/api/v1/rounds/q1/open", json={"colour": "red"})
     assert r.status_code == 422
     assert "colour" in r.text
-    assert (await client.post("/api/v1/rounds/q1/open")).status_code == 200
-    r = await client.post("/api/v1/rounds/q2/open")
+    assert (await client.post("/api/v1/rounds/q1/open", json={"title": "Q1"})).status_code == 200
+    r = await client.post("/api/v1/rounds/q2/open", json={"title": "Q2"})
     assert r.status_code == 409
     assert "q1" in r.json()["detail"]
     r = await client.get("/api/v1/rounds/nope/tally")
@@ -121,14 +121,20 @@ async def test_with_a_token_changes_and_personal_data_need_it(tmp_path: Path) ->
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
     ):
-        refused = await c.post("/api/v1/rounds/q1/open")
+        refused = await c.post("/api/v1/rounds/q1/open", json={"title": "Q1"})
         assert refused.status_code == 401
         assert "token" in refused.json()["detail"]
         assert (
-            await c.post("/api/v1/rounds/q1/open", headers={"authorization": "Bearer wrong-token"})
+            await c.post(
+                "/api/v1/rounds/q1/open",
+                json={"title": "Q1"},
+                headers={"authorization": "Bearer wrong-token"},
+            )
         ).status_code == 401
         opened = await c.post(
-            "/api/v1/rounds/q1/open", headers={"authorization": "Bearer s3cret-token"}
+            "/api/v1/rounds/q1/open",
+            json={"title": "Q1"},
+            headers={"authorization": "Bearer s3cret-token"},
         )
         assert opened.status_code == 200
         # The hall display reads without a secret; people and presses need it.
@@ -139,3 +145,55 @@ async def test_with_a_token_changes_and_personal_data_need_it(tmp_path: Path) ->
         assert (
             await c.get("/api/v1/rounds/q1/votes.csv", params={"token": "s3cret-token"})
         ).status_code == 200
+
+
+AGENDA = {
+    "title": "Vestegn summit",
+    "themes": [
+        {
+            "id": "infrastructure",
+            "title": "Infrastructure",
+            "question": {
+                "text": "Which first?",
+                "options": [{"key": "A", "label": "Rail"}, {"key": "B", "label": "Road"}],
+            },
+        }
+    ],
+}
+
+
+async def test_rounds_exist_for_agenda_themes_or_when_created(client: httpx.AsyncClient) -> None:
+    # No agenda yet: a mistyped ID is refused, and nothing is created.
+    r = await client.post("/api/v1/rounds/infrastucture/open")
+    assert r.status_code == 404
+    assert "no agenda is loaded" in r.json()["detail"]
+    assert (await client.put("/api/v1/agenda", json=AGENDA)).status_code == 200
+    r = await client.post("/api/v1/rounds/infrastucture/open")
+    assert r.status_code == 404
+    assert "the agenda's themes are infrastructure" in r.json()["detail"]
+    r = await client.post("/api/v1/rounds/infrastucture/phase", json={"phase": "presentation"})
+    assert r.status_code == 404
+    assert (await client.get("/api/v1/rounds")).json() == []
+    # Close or extend of a theme that has not started says so, not "does not exist".
+    for command, body in (("close", None), ("extend", {"seconds": 30})):
+        r = await client.post(f"/api/v1/rounds/infrastructure/{command}", json=body)
+        assert r.status_code == 409
+        assert "'infrastructure' (Infrastructure) has not started yet" in r.json()["detail"]
+    # A round of no theme is created explicitly, and deleted again while it holds nothing.
+    created = await client.post("/api/v1/rounds/warmup", json={"title": "Test round"})
+    assert created.status_code == 200
+    assert (await client.delete("/api/v1/rounds/warmup")).status_code == 204
+    assert (await client.get("/api/v1/rounds/warmup")).status_code == 404
+    assert (await client.delete("/api/v1/rounds/warmup")).status_code == 404
+    # A theme's round opens by its ID alone; once voted on it cannot be deleted.
+    assert (await client.post("/api/v1/rounds/infrastructure/open")).status_code == 200
+    await client.post("/api/v1/rounds/infrastructure/close")
+    r = await client.delete("/api/v1/rounds/infrastructure")
+    assert r.status_code == 409
+    assert "stays in the record" in r.json()["detail"]
+    # The same refusals in Danish, when the request asks for it.
+    r = await client.post("/api/v1/rounds/infrastructure/close", params={"lang": "da"})
+    assert r.json()["detail"] == ("runden 'infrastructure' er lukket; kun en åben runde kan lukkes")
+    r = await client.post("/api/v1/rounds/infrastucture/open", params={"lang": "da"})
+    assert r.json()["detail"].startswith("runden 'infrastucture' er hverken et tema i programmet")
+    assert [s["round"] for s in (await client.get("/api/v1/rounds")).json()] == ["infrastructure"]

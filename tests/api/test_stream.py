@@ -58,7 +58,7 @@ async def test_websocket_mirrors_tallies_and_never_votes(tmp_path: Path) -> None
     ):
         ws_url = url.replace("http://", "ws://") + "/ws"
         async with websockets.connect(ws_url) as ws:
-            await http.post("/api/v1/rounds/q1/open")
+            await http.post("/api/v1/rounds/q1/open", json={"title": "First"})
             seen: list[dict[str, Any]] = []
             async with asyncio.timeout(10):
                 while not any(m["kind"] == "tally" for m in seen):

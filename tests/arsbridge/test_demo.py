@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
 
@@ -59,4 +60,23 @@ async def test_demo_serves_the_api_and_shows_the_tally_moving(tmp_path: Path) ->
     assert len(voters) >= 3
     assert voters[-1] > 150, "most of the 220 delegates voted"
     assert voters == sorted(voters), "the tally moves up as votes arrive"
-    assert any(p.suffix == ".sqlite3" for p in (tmp_path / "var").iterdir())
+    assert [p.name for p in (tmp_path / "var").glob("*.sqlite3")] == ["demo.sqlite3"]
+
+
+async def test_each_demo_replaces_the_last_demos_journal_and_never_one_in_use(
+    tmp_path: Path,
+) -> None:
+    from arsbridge.demo import JOURNAL, fresh_journal
+    from bridge.press.journal import Journal, JournalError
+
+    path = tmp_path / "var" / JOURNAL
+    journal = Journal(path)
+    journal.open()
+    try:
+        with pytest.raises(JournalError, match="in use by another arsbridge process"):
+            fresh_journal(path)
+        assert path.exists()
+    finally:
+        await journal.close()
+    assert fresh_journal(path) == path
+    assert sorted(p.name for p in path.parent.iterdir()) == [f"{JOURNAL}.lock"]

@@ -81,7 +81,7 @@ url = "{endpoint.url}"
             proc = await start()
             try:
                 await until_ok(http, "up", lambda b: b["status"] == "ok")
-                await http.post("/api/v1/rounds/q2/open", json={"timer": False})
+                await http.post("/api/v1/rounds/q2/open", json={"title": "Q2", "timer": False})
                 await stream_bytes(endpoint, first, speed=50)
                 await until_ok(http, "first half journaled", lambda b: decided(b) == presses_first)
                 proc.send_signal(signal.SIGKILL)  # no shutdown, no flush, no goodbye

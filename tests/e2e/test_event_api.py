@@ -123,10 +123,11 @@ async def test_a_theme_round_from_presentation_to_exported_results(
     assert set(results["segments"]) == {"politicians", "business", "organisations"}
     assert sum(s["voters"] for s in results["segments"].values()) == plan.voters
     assert len(results["tables"]) == 32
-    rows = list(csv.DictReader(io.StringIO(results_csv)))
+    assert results_csv.startswith("\ufeff")  # UTF-8 with a BOM, for spreadsheets
+    rows = list(csv.DictReader(io.StringIO(results_csv.removeprefix("\ufeff"))))
     assert {r["option"]: int(r["count"]) for r in rows} == expected
     assert rows[0]["label"].startswith("An outer ring road")
-    votes = list(csv.DictReader(io.StringIO(votes_csv)))
+    votes = list(csv.DictReader(io.StringIO(votes_csv.removeprefix("\ufeff"))))
     assert {v["decision"] for v in votes} >= {"counted", "changed"}
     assert (
         sum(v["decision"] in ("counted", "changed") for v in votes)

@@ -4,11 +4,13 @@ and the exported results equal a recount of the exported presses done here, inde
 from __future__ import annotations
 
 import csv
+import io
 import json
 import tomllib
 from collections import defaultdict
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from arsbridge.simulation import AGENDA, EventPlan, simulate_event
@@ -51,13 +53,14 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
     assert {p.name for p in done.files} == {
         "results.csv",
         "groups.csv",
+        "results.xlsx",
         "votes.csv",
         "results.json",
         "report.html",
     }
-    with (done.folder / "votes.csv").open() as fh:
+    with (done.folder / "votes.csv").open(encoding="utf-8-sig") as fh:
         votes = list(csv.DictReader(fh))
-    with (done.folder / "results.csv").open() as fh:
+    with (done.folder / "results.csv").open(encoding="utf-8-sig") as fh:
         results = list(csv.DictReader(fh))
     assert len(votes) == done.presses
     assert {v["decision"] for v in votes} >= {"counted", "changed", "duplicate"}
@@ -69,6 +72,21 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
         exported[row["round"]]["voters"] = int(row["voters"])
     assert exported == recount_votes_csv(votes, agenda)
     assert all(r["voters"] > 180 for r in exported.values())  # most of the 220 voted
+
+    # The workbook: a summary sheet, then one sheet per round with the same figures.
+    book = openpyxl.load_workbook(done.folder / "results.xlsx", read_only=True)
+    assert book.sheetnames == ["Summary", *done.rounds]
+    summary = [row for row in book["Summary"].iter_rows(values_only=True) if row and row[0]]
+    assert {row[0]: row[4] for row in summary[2:]} == {
+        r: int(v["voters"]) for r, v in exported.items()
+    }
+    for round_id in done.rounds:
+        rows = list(book[round_id].iter_rows(values_only=True))
+        assert rows[0][:2] == ("round", "theme")
+        assert {row[5]: row[7] for row in rows[1:]} == {
+            k: v for k, v in exported[round_id].items() if k != "voters"
+        }
+    book.close()
 
     doc = json.loads((done.folder / "results.json").read_text())
     assert [r["round"] for r in doc["results"]] == done.rounds
@@ -116,10 +134,10 @@ def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> Non
             timeout=60,
         )
         assert run.returncode == 0, run.stderr
-        with (out / "results.csv").open() as fh:
+        with (out / "results.csv").open(encoding="utf-8-sig") as fh:
             return list(csv.DictReader(fh))
 
-    with (done.folder / "results.csv").open() as fh:
+    with (done.folder / "results.csv").open(encoding="utf-8-sig") as fh:
         live = [r for r in csv.DictReader(fh) if r["round"] == "infrastructure"]
     assert export("--round", "infrastructure") == live
     first = export("--round", "infrastructure", "--policy", "first")
@@ -145,3 +163,37 @@ def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> Non
     )
     assert missing.returncode == 2
     assert "nope" in missing.stderr
+
+    # In Danish: a CSV that Danish Excel splits on ';' with a decimal comma, a Danish report.
+    danish = tmp_path / "dansk"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arsbridge.cli",
+            "export",
+            "--journal",
+            str(journal),
+            "--out",
+            str(danish),
+            "--round",
+            "infrastructure",
+            "--language",
+            "da",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    text = (danish / "results.csv").read_text(encoding="utf-8")
+    assert text.startswith("\ufeffrunde;tema;forsøg;titel;type;svar;tekst;antal;procent;")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
+    assert [r["antal"] for r in rows] == [r["count"] for r in live]
+    assert [r["procent"] for r in rows] == [
+        f"{float(r['percent']):g}".replace(".", ",") for r in live
+    ]
+    report = (danish / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="da">' in report
+    assert "Resultatrapport: én side pr. tema" in report

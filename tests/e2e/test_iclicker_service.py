@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import aiomqtt
@@ -53,7 +54,9 @@ async def test_an_unplugged_base_comes_back_and_nothing_it_reported_is_lost(
     tmp_path: Path,
     broker: str,
     generation: Generation,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bridge.press.role")
     backend = EmulatedUsbBackend()
     base = EmulatedBase(
         generation, air=Air(RfConditions(loss=0.05), seed=3, host_acks=True), speed=SPEED, seed=3
@@ -76,7 +79,9 @@ async def test_an_unplugged_base_comes_back_and_nothing_it_reported_is_lost(
             await svc.until(lambda: core.status["rx1"].online, "base online")
             await svc.until(lambda: states[-1:] == ["online"], "availability online")
             before = len(states) - 1  # a watcher may see the retained "offline" of the start
-            r = await svc.http.post("/api/v1/rounds/summit/open", json={"timer": False})
+            r = await svc.http.post(
+                "/api/v1/rounds/summit/open", json={"title": "Summit", "timer": False}
+            )
             assert r.status_code == 200
             await svc.until(lambda: presses(core) >= 150, "votes arriving")
             device.unplug()
@@ -99,6 +104,10 @@ async def test_an_unplugged_base_comes_back_and_nothing_it_reported_is_lost(
         records = list(journal.records(round_id="summit"))
 
     assert states[before:] == ["online", "offline", "online"]
+    # The technician reads in the log that the base went and that it came back.
+    said = [r.getMessage() for r in caplog.records if r.name == "bridge.press.role"]
+    assert any(m.startswith("receiver rx1: ") and "retrying" in m for m in said), said
+    assert any(m.startswith("receiver rx1: back online after ") for m in said), said
     assert len(reported) >= 150
     assert {(r.handset, r.key) for r in reported} <= {(r.handset, r.key) for r in records}
     # After the replug, too, everything the base handed out reached the journal. (Remotes

@@ -47,7 +47,9 @@ async def test_a_simulated_audience_through_the_service(tmp_path: Path, family: 
                 core = svc.service.core
                 assert core is not None
                 await svc.until(lambda: core.status["rx1"].online, "receiver online")
-                r = await svc.http.post("/api/v1/rounds/vote/open", json={"timer": False})
+                r = await svc.http.post(
+                    "/api/v1/rounds/vote/open", json={"title": "Vote", "timer": False}
+                )
                 assert r.status_code == 200, r.text
                 sim.load(plan)
                 await svc.until(

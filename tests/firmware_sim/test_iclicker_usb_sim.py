@@ -142,14 +142,36 @@ def test_commands_are_answered_except_the_lcd_lines() -> None:
     assert short.value.errno == errno.EPIPE
 
 
-def test_a_frequency_change_is_followed_by_codes_without_votes() -> None:
+def test_a_frequency_change_is_followed_by_codes_without_votes_once_a_poll_opens() -> None:
     backend, _ = bus()
     dev = claimed(backend)
     send(dev, cmds.set_frequency("BD"))
+    assert [decode_report(r) for r in iter(lambda: read(dev), None)] == [CommandAck(0x10)]
+    for command in cmds.start_sequence(Generation.V2):
+        send(dev, command)
     reports = [decode_report(r) for r in iter(lambda: read(dev), None)]
-    assert reports[0] == CommandAck(0x10)
-    codes = [s.code for r in reports[1:] if isinstance(r, VoteReport) for s in r.slots]
+    assert reports[-5] == CommandAck(0x11)  # the poll is open; then the codes
+    codes = [s.code for r in reports[-4:] if isinstance(r, VoteReport) for s in r.slots]
     assert codes == [0xAA, 0x00, 0xAA, 0x86]
+
+
+def answer_to(dev: usb.core.Device, command: bytes) -> bytes:
+    """Send ``command`` and read the one report that answers it, as iclickerpoll does: the
+    next report to arrive is taken to be the answer, whatever it is."""
+    assert dev.ctrl_transfer(*SET_REPORT, command.ljust(REPORT_SIZE, b"\0")) == REPORT_SIZE
+    answer = read(dev)
+    assert answer is not None, f"no answer to {command.hex(' ')}"
+    return answer
+
+
+def test_an_independent_clients_init_reads_each_answer_after_a_frequency_change() -> None:
+    backend, _ = bus()
+    dev = claimed(backend)
+    # iclickerpoll's init: set the frequency (BD: 0x21 + 1, 0x41 + 3), expect 01 10 AA;
+    # then 01 16, expect 01 16 AA. Anything else in between and it gives up.
+    assert answer_to(dev, bytes.fromhex("01 10 22 44"))[:3] == bytes.fromhex("01 10 AA")
+    assert answer_to(dev, bytes.fromhex("01 16"))[:3] == bytes.fromhex("01 16 AA")
+    assert read(dev) is None  # nothing else was waiting
 
 
 def plan_for(n: int, seed: int = 1, duration_s: float = 60.0):  # type: ignore[no-untyped-def]

@@ -120,6 +120,47 @@ async def shown(page: Page) -> dict[str, Any]:
     return view
 
 
+# Every element that shows text, and what cuts it off: the window, or a box around it that
+# hides what overflows it (a box that scrolls hides nothing). ``whole`` (a hall display):
+# the window's height counts too; a console page may scroll down. One line per element.
+CLIPPED = """(whole) => {
+  const out = [];
+  const within = (r, b, vertical) =>
+    r.left >= b.left - 1 && r.right <= b.right + 1 &&
+    (!vertical || (r.top >= b.top - 1 && r.bottom <= b.bottom + 1));
+  const view = { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+  const hides = (style) => ["hidden", "clip"].includes(style.overflowX) ||
+    ["hidden", "clip"].includes(style.overflowY);
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (el.closest("dialog:not([open]), [hidden], script, style")) continue;
+    const text = el.textContent.trim().slice(0, 40);
+    const name = `${el.tagName.toLowerCase()}#${el.id}.${el.className} "${text}"`;
+    if (!within(r, view, whole)) out.push(`${name} leaves the window`);
+    if (hides(getComputedStyle(el)) &&
+        (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1)) {
+      out.push(`${name} overflows itself`);
+    }
+    for (let a = el.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+      if (a === document.body && !whole) break;
+      if (!hides(getComputedStyle(a))) continue;
+      const box = a.getBoundingClientRect();
+      if (!within(r, box, true)) out.push(`${name} is cut off by ${a.tagName}`);
+    }
+  }
+  return out;
+}"""
+
+
+async def clipped(page: Page, whole_screen: bool) -> list[str]:
+    """The texts on ``page`` that are cut off (see :data:`CLIPPED`)."""
+    found: list[str] = await page.evaluate(CLIPPED, whole_screen)
+    return found
+
+
 async def eventually(read: Callable[[], Awaitable[T]], want: Callable[[T], bool], what: str) -> T:
     """Read until ``want`` holds (the value read), failing after WAIT_S with the last value."""
     value = await read()
@@ -141,11 +182,15 @@ def seconds(text: str) -> int:
 
 @contextlib.asynccontextmanager
 async def hall(
-    tmp_path: Path, families: tuple[str, ...] = ("iskipper",), token: str | None = None
+    tmp_path: Path,
+    families: tuple[str, ...] = ("iskipper",),
+    token: str | None = None,
+    agenda: Path | None = AGENDA,
 ) -> AsyncIterator[Hall]:
-    """The service with one simulated receiver per family (``rx1``, ``rx2``...) and the
-    example roster, its first :data:`PAIRED` delegates holding handsets; with ``token``, the
-    API wants it (the test's own HTTP client sends it)."""
+    """The service with one simulated receiver per family (``rx1``, ``rx2``...), the example
+    agenda (or ``agenda``; None for none) and roster, its first :data:`PAIRED` delegates
+    holding handsets; with ``token``, the API wants it (the test's own HTTP client sends
+    it)."""
     ids = make_handset_ids(PAIRED + 8, "iclicker", seed=7)
     delegates, strangers = ids[:PAIRED], ids[PAIRED:]
     async with contextlib.AsyncExitStack() as stack:
@@ -161,7 +206,7 @@ async def hall(
             receivers[f"rx{n}"] = Receiver(f"rx{n}", endpoint, air, sim, task)
         settings = service_settings(
             tmp_path,
-            event={"agenda": AGENDA, "roster": ROSTER},
+            event={"agenda": agenda, "roster": ROSTER},
             mqtt={"handsets_interval_ms": 50},
             api={"token": token},
             receivers=[

@@ -31,6 +31,9 @@ def expected(doc: dict[str, Any]) -> list[list[Any]]:
         else:
             figure, detail = f"{pct:.1f} %", f"{count} vote{'' if count == 1 else 's'}"
         rows.append([key, pct, figure, detail])
+    if kind == "ranking" and voters:  # shown in the order of the result, best first
+        order = doc["summary"]["order"]
+        rows.sort(key=lambda row: order.index(row[0]))
     return rows
 
 

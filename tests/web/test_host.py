@@ -38,6 +38,10 @@ async def test_the_host_runs_a_theme(tmp_path: Path, browser: Browser) -> None:
         await page.click("#btn-presentation")
         await round_where(h, {"phase": "presentation", "status": "ready"}, "presentation")
         await expect(page.locator("#round-status")).to_have_text("presentation")
+        # The notice says what was done to which theme, not the status a second time.
+        await expect(page.locator("#notice")).to_have_text(
+            "Presentation started: Infrastructure and mobility"
+        )
         await page.click("#btn-discussion")
         await round_where(h, {"phase": "discussion"}, "discussion")
         await expect(page.locator("#countdown")).to_have_attribute("data-mode", "planned")
@@ -85,9 +89,9 @@ async def test_the_host_runs_a_theme(tmp_path: Path, browser: Browser) -> None:
         links = page.locator("#links a")
         assert [await a.get_attribute("href") for a in await links.all()] == [
             f"{ROUND}/results",
-            f"{ROUND}/results.csv",
-            f"{ROUND}/votes.csv",
-            f"{ROUND}/report.html",
+            f"{ROUND}/results.csv?lang=en",  # the files in the page's language
+            f"{ROUND}/votes.csv?lang=en",
+            f"{ROUND}/report.html?lang=en",
         ]
 
         # A re-vote becomes the theme's round on the console.
@@ -147,3 +151,18 @@ async def test_with_an_api_token_the_console_needs_it(tmp_path: Path, browser: B
         await round_where(h, {"phase": "presentation"}, "presentation with the token")
         votes = page.locator("a", has_text="votes.csv")
         await expect(votes).to_have_attribute("href", re.compile(r"token=hall-secret-7"))
+
+
+@pytest.mark.browser
+async def test_without_an_agenda_the_console_says_how_to_load_one(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with hall(tmp_path, families=(), agenda=None) as h:
+        page = await h.page(browser, "/host", 1400, 1000)
+        hint = page.locator("#no-agenda")
+        await expect(hint).to_contain_text("No agenda is loaded")
+        await expect(hint).to_contain_text("[event] agenda")
+        await expect(hint).to_contain_text("PUT /api/v1/agenda")
+        await h.post("/api/v1/rounds/warmup", {"title": "Test round"})
+        await expect(page.locator('#agenda li[data-theme="warmup"]')).to_contain_text("Test round")
+        await expect(hint).to_have_count(0)

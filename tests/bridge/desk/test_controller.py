@@ -26,6 +26,9 @@ class Desk:
         self.intake = Intake()
         self.controller = RoundController(self.clock, self._changed, grace_s=grace_s, agenda=agenda)
         self.ids = itertools.count(1)
+        if agenda is None:  # rounds of no theme exist only once created
+            for round_id in ("r1", "r2"):
+                self.controller.create(round_id, title=f"Round {round_id}")
 
     def _changed(self, state: RoundState) -> None:
         self.states.append(state)

@@ -35,6 +35,11 @@ async def test_commands_and_errors_over_mqtt(tmp_path: Path) -> None:
                         return json.loads(message.payload)  # type: ignore[arg-type,no-any-return]
             raise AssertionError("no answer")
 
+        typo = await ask("open", {"round": "q9", "duration_s": 60})
+        assert typo["status"] == "error"
+        assert "neither a theme of the agenda nor a round created before" in typo["error"]
+        created = await ask("create", {"round": "q1", "title": "First question"})
+        assert created["data"]["status"] == "ready"
         opened = await ask("open", {"round": "q1", "duration_s": 60, "transaction": 7})
         assert opened["status"] == "ok"
         assert opened["transaction"] == 7
