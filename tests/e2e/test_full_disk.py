@@ -83,12 +83,16 @@ async def test_a_full_journal_disk_mid_round_loses_nothing(tmp_path: Path) -> No
                     results = (await svc.http.get(f"/api/v1/rounds/{ROUND}/results")).json()
                     decisions = dict(core.decisions)
                     failures = journal.failures
+                    publisher = svc.service.publisher
+                    assert publisher is not None
+                    published, resent = publisher.sent, publisher.resends
             finally:
                 playing.cancel()
                 await asyncio.gather(playing, return_exceptions=True)
 
     print(
-        f"journaled {sum(decisions.values())}, held while full {held}, failed writes "
+        f"journaled {sum(decisions.values())}, published {published}, resent {resent} times, "
+        f"held while full {held}, failed writes "
         f"{failures}, duplicates {decisions.get('duplicate', 0)}, counted "
         f"{decisions.get('counted', 0)} + changed {decisions.get('changed', 0)}"
     )

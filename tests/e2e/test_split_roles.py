@@ -106,6 +106,10 @@ class Roles:
         finally:
             db.close()
 
+    def resends(self) -> int:
+        """How many times the bridge sent unacknowledged records again (its log says so)."""
+        return (self.tmp / "bridge.log").read_text().count("again (")
+
     def tally_record(self, name: str = "tally") -> int:
         db = sqlite3.connect(self.tmp / f"{name}.sqlite3")
         try:
@@ -181,12 +185,13 @@ async def test_the_tally_killed_mid_round_again_and_again_loses_nothing(
                         await asyncio.sleep(0.05)
                 results = r.json()
                 held = roles.tally_record()
+                resent = roles.resends()
         finally:
             await roles.stop_all()
     print(
         f"journaled {sum(decisions.values())}, duplicates {decisions.get('duplicate', 0)}, "
-        f"sent {sum(decisions.values()) - decisions.get('duplicate', 0)}, held by the tally "
-        f"{held}, counted {results['voters']} voters"
+        f"sent {sum(decisions.values()) - decisions.get('duplicate', 0)}, resent {resent} "
+        f"times, held by the tally {held}, counted {results['voters']} voters"
     )
     assert held == sum(decisions.values()) - decisions.get("duplicate", 0)
     assert results["voters"] == PUBLISHED["voters"]
@@ -243,11 +248,12 @@ async def test_a_standby_tally_takes_over_when_the_active_one_dies(
                         await asyncio.sleep(0.05)
                 results = r.json()
                 held = roles.tally_record("standby")
+                resent = roles.resends()
         finally:
             await roles.stop_all()
     print(
         f"takeover after {takeover_s:.2f} s; journaled {sum(decisions.values())}, duplicates "
-        f"{decisions.get('duplicate', 0)}, held by the new tally {held}, "
+        f"{decisions.get('duplicate', 0)}, resent {resent} times, held by the new tally {held}, "
         f"counted {results['voters']} voters"
     )
     assert results["epoch"] == lease["epoch"]

@@ -184,6 +184,7 @@ async def test_two_venues_on_a_nats_cluster_lose_nothing(tmp_path: Path) -> None
                 restarted = await results(http)
                 votes_csv = (await http.get(f"/api/v1/rounds/{ROUND}/votes.csv")).text
                 decisions = [v.journaled()[1] for v in venues]
+                resent = [(tmp_path / f"{v.name}.log").read_text().count("again (") for v in venues]
         finally:
             for process in (central, *venues):
                 await process.stop()
@@ -194,7 +195,8 @@ async def test_two_venues_on_a_nats_cluster_lose_nothing(tmp_path: Path) -> None
     central_export = export(tmp_path / "central-export", central.journal)
     merged = export(tmp_path / "merged", *(v.journal for v in venues))
     print(
-        f"venue journals {[sum(d.values()) for d in decisions]} presses, duplicates "
+        f"venue journals {[sum(d.values()) for d in decisions]} presses, resent {resent} times, "
+        f"duplicates "
         f"{[d.get('duplicate', 0) for d in decisions]}, counted "
         f"{[d.get('counted', 0) + d.get('changed', 0) for d in decisions]}; "
         f"results {live['voters']} voters"
