@@ -366,7 +366,7 @@ class Service:
         # One task, so that states reach the broker in the order the controller made them.
         # A state the store could not keep (a full disk) is still published, and stored on the
         # next attempt; the highest revision of each round is the one that matters.
-        unsaved: dict[str, RoundState] = {}
+        unsaved: dict[str, RoundState | str] = {}
         retry_s = self.settings.journal.retry_ms / 1000
         while True:
             try:
