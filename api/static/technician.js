@@ -3,6 +3,7 @@
 // first and a filter, participants still without a handset, pairing by printed ID or by the
 // next key press, unpairing and replacing a handset, and the roll call.
 
+import { t } from "/static/i18n.js";
 import { ago, api, clock, el, follow, setText, showLink } from "/static/live.js";
 
 const POLL_MS = 2000;
@@ -57,7 +58,7 @@ function renderReceivers() {
       { class: r.online ? "" : "offline", dataset: { receiver: r.name, state: r.online ? "online" : "offline" } },
       el("td", {}, el("strong", {}, r.name)),
       el("td", {}, r.family),
-      el("td", { class: "state" }, el("span", { class: `badge ${r.online ? "ok" : "bad"}` }, r.online ? "online" : "offline")),
+      el("td", { class: "state" }, el("span", { class: `badge ${r.online ? "ok" : "bad"}` }, r.online ? t("tech.online") : t("tech.offline"))),
       el("td", {}, r.since ? ago(now - r.since) : ""),
       el("td", { class: "error-text" }, r.error || r.lastError || ""),
       ...["frames", "presses", "damaged", "chatter"].map((k) => el("td", { class: `num ${k}` }, r.counters[k] ?? "")),
@@ -65,22 +66,24 @@ function renderReceivers() {
       el("td", { class: "flags" }, r.flags.map((f) => el("span", { class: "badge bad", title: f.reason }, `${RECEIVER_FLAGS[f.kind] || f.kind}: ${f.reason}`))),
     ),
   );
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 11, class: "meta" }, "No receiver configured or announced yet.")));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 11, class: "meta" }, t("tech.no_receiver"))));
   const select = $("filter-receiver");
   const names = receiverRows().map((r) => r.name);
   if (select.dataset.names !== names.join(",")) {
     select.dataset.names = names.join(",");
     const chosen = select.value;
-    select.replaceChildren(el("option", { value: "" }, "any"), ...names.map((n) => el("option", { value: n }, n)));
+    select.replaceChildren(el("option", { value: "" }, t("tech.filter.any_receiver")), ...names.map((n) => el("option", { value: n }, n)));
     select.value = names.includes(chosen) ? chosen : "";
   }
   $("receivers").tBodies[0].replaceChildren(...rows);
-  const parts = [...bridges.entries()].map(([name, b]) => `bridge ${name}: ${b.state}${b.version ? " v" + b.version : ""}`);
+  const parts = [...bridges.entries()].map(
+    ([name, b]) => `${t("tech.bridge", { name })}: ${STATES[b.state] || b.state}${b.version ? " v" + b.version : ""}`,
+  );
   if (health) {
     const m = health.mqtt || {};
-    parts.push(`broker ${m.broker || "?"}: ${m.connected ? "connected" : "not connected"}`);
-    if (health.journal) parts.push(`journal backlog ${health.journal.backlog}`);
-    setText($("service"), `${health.bridge} · ${health.status} · v${health.version}`);
+    parts.push(`${t("tech.broker", { name: m.broker || "?" })}: ${m.connected ? t("tech.connected") : t("tech.not_connected")}`);
+    if (health.journal) parts.push(t("tech.backlog", { n: health.journal.backlog }));
+    setText($("service"), `${health.bridge} · ${STATUSES[health.status] || health.status} · v${health.version}`);
   }
   setText($("bridges"), parts.join(" · "));
 }
@@ -89,23 +92,53 @@ function renderReceivers() {
 
 // What the service's flags say, as the technician reads them (docs/operations.md).
 const HANDSET_FLAGS = {
-  stuck: "stuck key",
-  jamming: "jamming",
-  spoofing: "suspected spoofing",
-  battery: "low battery",
-  silent: "never heard",
+  stuck: t("tech.flag.stuck"),
+  jamming: t("tech.flag.jamming"),
+  spoofing: t("tech.flag.spoofing"),
+  battery: t("tech.flag.battery"),
+  silent: t("tech.flag.silent"),
 };
-const RECEIVER_FLAGS = { errors: "error", bad_frames: "damaged frames", backlog: "backlog" };
+const RECEIVER_FLAGS = {
+  errors: t("tech.rxflag.errors"),
+  bad_frames: t("tech.rxflag.bad_frames"),
+  backlog: t("tech.rxflag.backlog"),
+};
+// A bridge's state, the service's status and a released press's decision, in words.
+const STATES = { online: t("tech.online"), offline: t("tech.offline") };
+const STATUSES = { ok: t("tech.status.ok"), degraded: t("tech.status.degraded"), critical: t("tech.status.critical") };
+const DECISIONS = {
+  counted: t("tech.decision.counted"),
+  changed: t("tech.decision.changed"),
+  duplicate: t("tech.decision.duplicate"),
+  stale: t("tech.decision.stale"),
+  late: t("tech.decision.late"),
+  closed: t("tech.decision.closed"),
+  unknown_handset: t("tech.decision.unknown_handset"),
+  invalid: t("tech.decision.invalid"),
+  bad_frame: t("tech.decision.bad_frame"),
+  suspect: t("tech.decision.suspect"),
+};
+
+/** "not heard for 12s", "... 4m", "... 2h" (the units of `ago`). */
+function silentFor(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 120) return t("tech.flag.quiet_s", { n: s });
+  if (s < 7200) return t("tech.flag.quiet_m", { n: Math.floor(s / 60) });
+  return t("tech.flag.quiet_h", { n: Math.floor(s / 3600) });
+}
 
 function flagsOf(h, now) {
   const flags = h.flags.map((f) => [
     f.kind === "silent" ? "warn" : "bad",
-    f.kind === "silent" && h.last != null ? "missing at roll call" : HANDSET_FLAGS[f.kind] || f.kind,
+    f.kind === "silent" && h.last != null ? t("tech.flag.missing") : HANDSET_FLAGS[f.kind] || f.kind,
     f.reason,
+    f.kind,
   ]);
-  if (h.bat != null && h.bat < LOW_BATTERY && !h.flags.some((f) => f.kind === "battery")) flags.push(["bad", "low battery", ""]);
-  if (h.last != null && now - h.last > QUIET_S) flags.push(["warn", `not heard for ${ago(now - h.last).replace(" ago", "")}`, ""]);
-  if (!h.participant) flags.push(["", "unpaired", ""]);
+  if (h.bat != null && h.bat < LOW_BATTERY && !h.flags.some((f) => f.kind === "battery")) {
+    flags.push(["bad", t("tech.flag.battery"), "", "battery"]);
+  }
+  if (h.last != null && now - h.last > QUIET_S) flags.push(["warn", silentFor(now - h.last), "", "quiet"]);
+  if (!h.participant) flags.push(["", t("tech.flag.unpaired"), "", "unpaired"]);
   return flags;
 }
 
@@ -119,28 +152,28 @@ function renderHandsets() {
   listed.sort((a, b) => (b.h.flags.length > 0) - (a.h.flags.length > 0) || (b.flags.some(([k]) => k) - a.flags.some(([k]) => k)));
   const rows = listed.map(({ h, flags }) => {
     flagged += h.flags.length > 0;
-    quiet += flags.some(([, f]) => f.startsWith("not heard"));
+    quiet += flags.some(([, , , code]) => code === "quiet");
     unpaired += !h.participant;
     const who = h.participant
       ? `${h.participant}${h.name ? " " + h.name : ""}`
-      : el("button", { type: "button", class: "link-button", onclick: () => useHandset(h.handset) }, "pair…");
+      : el("button", { type: "button", class: "link-button", onclick: () => useHandset(h.handset) }, t("tech.pair_this"));
     const actions = [];
     if (h.participant) {
-      actions.push(el("button", { type: "button", class: "link-button unpair", onclick: () => unpair(h) }, "unpair"));
-      actions.push(el("button", { type: "button", class: "link-button replace", onclick: () => replace(h) }, "replace…"));
+      actions.push(el("button", { type: "button", class: "link-button unpair", onclick: () => unpair(h) }, t("tech.action.unpair")));
+      actions.push(el("button", { type: "button", class: "link-button replace", onclick: () => replace(h) }, t("tech.action.replace")));
     }
     if (h.flags.some((f) => f.kind === "spoofing")) {
-      actions.push(el("button", { type: "button", class: "link-button release", onclick: () => release(h) }, "count held press"));
+      actions.push(el("button", { type: "button", class: "link-button release", onclick: () => release(h) }, t("tech.action.release")));
     }
     if (h.flags.some((f) => f.kind !== "silent")) {
-      actions.push(el("button", { type: "button", class: "link-button clear", onclick: () => clearFlags(h) }, "clear flags"));
+      actions.push(el("button", { type: "button", class: "link-button clear", onclick: () => clearFlags(h) }, t("tech.action.clear")));
     }
     return el(
       "tr",
       { class: flags.some(([k]) => k) ? "flagged" : "", dataset: { handset: h.handset, flags: h.flags.map((f) => f.kind).join(" ") } },
       el("td", {}, el("code", {}, h.handset)),
       el("td", {}, h.rx || ""),
-      el("td", { class: "last" }, h.last != null ? ago(now - h.last) : "never"),
+      el("td", { class: "last" }, h.last != null ? ago(now - h.last) : t("tech.never")),
       el("td", { class: `num battery${h.bat != null && h.bat < LOW_BATTERY ? " error" : ""}` }, h.bat != null ? `${Math.round(h.bat)} %` : "–"),
       el("td", { class: "num" }, h.rssi != null ? `${h.rssi} dBm` : "–"),
       el("td", { class: "num" }, h.presses),
@@ -153,7 +186,7 @@ function renderHandsets() {
   $("handsets").tBodies[0].replaceChildren(...rows);
   setText(
     $("handsets-summary"),
-    `${handsets.length} shown · ${flagged} flagged · ${quiet} quiet for over ${QUIET_S} s · ${unpaired} unpaired`,
+    t("tech.summary", { shown: handsets.length, flagged, quiet, quiet_s: QUIET_S, unpaired }),
   );
 }
 
@@ -162,7 +195,7 @@ function renderHandsets() {
 async function unpair(h) {
   try {
     await api("DELETE", `/api/v1/pairing/${encodeURIComponent(h.participant)}`);
-    pairingMessage(`${h.participant} no longer holds handset ${h.handset}.`, false);
+    pairingMessage(t("tech.unpaired", { participant: h.participant, handset: h.handset }), false);
   } catch (err) {
     pairingMessage(err.message, true);
   }
@@ -178,7 +211,7 @@ async function replace(h) {
   await pair(
     "/api/v1/pairing/next",
     { participant: h.participant, timeout_s: NEXT_PRESS_S },
-    `Waiting up to ${NEXT_PRESS_S} s: press any key on the replacement for ${h.participant}.`,
+    t("tech.waiting_replacement", { n: NEXT_PRESS_S, participant: h.participant }),
   );
 }
 
@@ -186,7 +219,10 @@ async function release(h) {
   // The technician checked the handset and vouches for the press the service held.
   try {
     const r = await api("POST", `/api/v1/handsets/${encodeURIComponent(h.handset)}/release`);
-    pairingMessage(`The held press ${r.key} of ${h.handset} was taken: ${r.decision}.`, false);
+    pairingMessage(
+      t("tech.released", { key: r.key, handset: h.handset, decision: DECISIONS[r.decision] || r.decision }),
+      false,
+    );
   } catch (err) {
     pairingMessage(err.message, true);
   }
@@ -207,23 +243,23 @@ async function clearFlags(h) {
 function renderRollcall() {
   const running = rollcall !== null;
   $("btn-rollcall-end").hidden = !running;
-  $("btn-rollcall").textContent = running ? "Start again" : "Start: press any key";
+  $("btn-rollcall").textContent = running ? t("tech.rollcall.again") : t("tech.rollcall.start");
   if (!running) {
     setText($("rollcall-status"), "");
     $("rollcall-missing").replaceChildren();
     return;
   }
-  const who = rollcall.table ? `table ${rollcall.table}` : "the room";
+  const who = rollcall.table ? t("tech.table", { table: rollcall.table }) : t("tech.rollcall.the_room");
   setText(
     $("rollcall-status"),
-    `Roll call for ${who}: ${rollcall.heard} of ${rollcall.expected} heard · ${rollcall.missing.length} missing`,
+    t("tech.rollcall.status", { who, heard: rollcall.heard, expected: rollcall.expected, missing: rollcall.missing.length }),
   );
   $("rollcall-missing").replaceChildren(
     ...rollcall.missing.map((m) =>
       el(
         "li",
         { dataset: { handset: m.handset, participant: m.participant } },
-        `${m.participant}${m.name ? " " + m.name : ""} · table ${m.table || "?"}${m.seat ? "/" + m.seat : ""} · `,
+        `${m.participant}${m.name ? " " + m.name : ""} · ${t("tech.table", { table: `${m.table || "?"}${m.seat ? "/" + m.seat : ""}` })} · `,
         el("code", {}, m.handset),
       ),
     ),
@@ -237,7 +273,10 @@ function renderTables() {
   if (select.dataset.tables === tables.join(",")) return;
   select.dataset.tables = tables.join(",");
   const chosen = select.value;
-  select.replaceChildren(el("option", { value: "" }, "the whole room"), ...tables.map((t) => el("option", { value: t }, `table ${t}`)));
+  select.replaceChildren(
+    el("option", { value: "" }, t("tech.rollcall.room")),
+    ...tables.map((table) => el("option", { value: table }, t("tech.table", { table }))),
+  );
   select.value = tables.includes(chosen) ? chosen : "";
 }
 
@@ -295,14 +334,18 @@ function renderParticipants() {
   // The organiser's own columns (municipality, sector...) are shown as they were imported.
   const extra = (p) => Object.entries(p.attributes || {}).map(([k, v]) => ` · ${k}: ${v}`).join("");
   const option = (p) =>
-    el("option", { value: p.id }, `${p.id} ${p.name}${p.table ? ` (table ${p.table}${p.seat ? ", seat " + p.seat : ""})` : ""}${extra(p)}${p.handset ? " · has " + p.handset : ""}`);
+    el(
+      "option",
+      { value: p.id },
+      `${p.id} ${p.name}${p.table ? ` (${t("tech.table", { table: p.table })}${p.seat ? ", " + t("tech.seat", { seat: p.seat }) : ""})` : ""}${extra(p)}${p.handset ? " · " + t("tech.has", { handset: p.handset }) : ""}`,
+    );
   select.replaceChildren(
-    el("option", { value: "" }, "— choose a participant —"),
-    el("optgroup", { label: `Without a handset (${without.length})` }, without.map(option)),
-    el("optgroup", { label: `With a handset (${withHandset.length})` }, withHandset.map(option)),
+    el("option", { value: "" }, t("tech.choose")),
+    el("optgroup", { label: t("tech.group.without", { n: without.length }) }, without.map(option)),
+    el("optgroup", { label: t("tech.group.with", { n: withHandset.length }) }, withHandset.map(option)),
   );
   select.value = participants.some((p) => p.id === chosen) ? chosen : "";
-  setText($("unpaired-count"), `(${without.length} of ${participants.length})`);
+  setText($("unpaired-count"), t("tech.of", { n: without.length, total: participants.length }));
   $("unpaired").replaceChildren(
     ...without.map((p) =>
       el(
@@ -312,7 +355,7 @@ function renderParticipants() {
           "button",
           { type: "button", onclick: () => (select.value = p.id) },
           `${p.id} ${p.name}`,
-          p.table ? el("span", { class: "meta" }, ` · table ${p.table}${p.seat ? "/" + p.seat : ""}`) : null,
+          p.table ? el("span", { class: "meta" }, ` · ${t("tech.table", { table: p.table })}${p.seat ? "/" + p.seat : ""}`) : null,
         ),
       ),
     ),
@@ -328,7 +371,7 @@ function pairingMessage(text, error) {
 async function pair(path, body, waiting) {
   if (pairing) return;
   if (!body.participant) {
-    pairingMessage("Choose a participant first.", true);
+    pairingMessage(t("tech.choose_first"), true);
     return;
   }
   pairing = true;
@@ -336,7 +379,7 @@ async function pair(path, body, waiting) {
   pairingMessage(waiting, false);
   try {
     const p = await api("POST", path, body);
-    pairingMessage(`${p.id} ${p.name} now holds handset ${p.handset}.`, false);
+    pairingMessage(t("tech.paired", { id: p.id, name: p.name, handset: p.handset }), false);
     $("pair-handset").value = "";
   } catch (err) {
     pairingMessage(err.message, true);
@@ -352,16 +395,16 @@ $("pair-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const handset = $("pair-handset").value.trim();
   if (!handset) {
-    pairingMessage("Type the handset ID printed on the keypad.", true);
+    pairingMessage(t("tech.type_id"), true);
     return;
   }
-  pair("/api/v1/pairing", { participant: $("pair-participant").value, handset }, "Pairing…");
+  pair("/api/v1/pairing", { participant: $("pair-participant").value, handset }, t("tech.pairing_now"));
 });
 $("btn-pair-next").addEventListener("click", () =>
   pair(
     "/api/v1/pairing/next",
     { participant: $("pair-participant").value, timeout_s: NEXT_PRESS_S },
-    `Waiting up to ${NEXT_PRESS_S} s: press any key on the new handset now.`,
+    t("tech.waiting", { n: NEXT_PRESS_S }),
   ),
 );
 
@@ -408,12 +451,12 @@ async function refresh() {
     handsets = heard;
     receivers = rx;
     rollcall = call.running ? call : null;
-    if (people instanceof Error) setText($("unpaired-count"), `(cannot load the roster: ${people.message})`);
+    if (people instanceof Error) setText($("unpaired-count"), t("tech.no_roster", { error: people.message }));
     else if (people) participants = people;
     $("poll-error").hidden = true;
   } catch (err) {
     $("poll-error").hidden = false;
-    setText($("poll-error"), `Cannot refresh: ${err.message}`);
+    setText($("poll-error"), t("tech.cannot_refresh", { error: err.message }));
   }
   renderReceivers();
   renderHandsets();
