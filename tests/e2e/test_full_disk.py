@@ -40,7 +40,9 @@ async def test_a_full_journal_disk_mid_round_loses_nothing(tmp_path: Path) -> No
                     assert core is not None
                     assert journal is not None
                     await svc.until(lambda: sim.state is RxState.IDLE, "handshake done")
-                    r = await svc.http.post(f"/api/v1/rounds/{ROUND}/open", json={"timer": False})
+                    r = await svc.http.post(
+                        f"/api/v1/rounds/{ROUND}/open", json={"title": "A vote", "timer": False}
+                    )
                     assert r.status_code == 200, r.text
                     await svc.until(lambda: sim.state is RxState.POLLING, "poll open")
                     sim.load(plan)

@@ -164,7 +164,9 @@ async def test_the_tally_killed_mid_round_again_and_again_loses_nothing(
                 for role in ("api", "tally", "bridge"):
                     await roles.start(role)
                 await until_up(http)
-                r = await http.post("/api/v1/rounds/q2/open", json={"timer": False})
+                r = await http.post(
+                    "/api/v1/rounds/q2/open", json={"title": "A vote", "timer": False}
+                )
                 assert r.status_code == 200, r.text
                 await until(lambda: receiver.get("state") == "online", "the bridge reading")
                 for n, piece in enumerate(pieces(data, 4)):
@@ -228,7 +230,9 @@ async def test_a_standby_tally_takes_over_when_the_active_one_dies(
                 await until(lambda: lease.get("state") == "active", "an active tally")
                 active = lease["tally"]
                 await roles.start("standby")  # it stands by: the active tally renews its lease
-                r = await http.post("/api/v1/rounds/q3/open", json={"timer": False})
+                r = await http.post(
+                    "/api/v1/rounds/q3/open", json={"title": "A vote", "timer": False}
+                )
                 assert r.status_code == 200, r.text
                 await until(lambda: receiver.get("state") == "online", "the bridge reading")
                 await stream_bytes(endpoint, first, speed=50)

@@ -148,7 +148,9 @@ async def test_two_venues_on_a_nats_cluster_lose_nothing(tmp_path: Path) -> None
             ):
                 await central.start()
                 await until_up(http)
-                r = await http.post(f"/api/v1/rounds/{ROUND}/open", json={"timer": False})
+                r = await http.post(
+                    f"/api/v1/rounds/{ROUND}/open", json={"title": "A vote", "timer": False}
+                )
                 assert r.status_code == 200, r.text
                 for venue in venues:
                     await venue.start()
