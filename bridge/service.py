@@ -29,6 +29,7 @@ from bridge.desk.controller import RoundController
 from bridge.desk.event_desk import EventDesk
 from bridge.desk.requests import RequestHandler
 from bridge.desk.store import EventStore
+from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.health import health_report, latest_sightings
 from bridge.mqtt.broker import EmbeddedBroker
@@ -50,6 +51,7 @@ from drivers.registry import UnknownDriver, load_driver
 log = logging.getLogger(__name__)
 
 ROLES = ("bridge", "tally", "api")
+_NO_PAIRINGS = PairingLedger()  # before any roster arrives
 STOP_GRACE_S = 1.0  # how long a stopping task may take to clean up before it is cut short
 
 
@@ -152,7 +154,7 @@ class Service:
                 link=self.link,
                 topics=topics,
                 journal=journal,
-                intake=Intake(echo_window_s=s.dedup.echo_window_s, known=self._paired),
+                intake=Intake(echo_window_s=s.dedup.echo_window_s, pairings=self._pairings),
                 publisher=self.publisher,
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
@@ -178,6 +180,7 @@ class Service:
                 on_round=self._round_changed,
                 grace_s=s.rounds.grace_s,
                 late_window_s=s.rounds.late_window_s,
+                unpaired=s.event.unpaired,
                 agenda_file=s.event.agenda,
                 roster_file=s.event.roster,
             )
@@ -354,8 +357,8 @@ class Service:
         if self.tally is not None:
             self.tally.set_seating(self.seats)
 
-    def _paired(self, handset: str) -> bool:
-        return self.seats is not None and self.seats.seat_of(handset) is not None
+    def _pairings(self) -> PairingLedger:
+        return self.seats.ledger if self.seats is not None else _NO_PAIRINGS
 
     async def _mirror(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)

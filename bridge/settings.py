@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bridge.event.votes import Policy
+from bridge.event.votes import Policy, Unpaired
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "arsbridge.toml"
 
@@ -101,6 +101,10 @@ class EventSettings(BaseModel):
     roster: Path | None = None  # CSV: id,name,segment,table,seat,organisation,handset
     # Segments with fewer voters than this are not split out in results (privacy).
     min_segment: int = Field(5, ge=1, le=1000)
+    # With a roster loaded, presses from handsets no participant holds are held (journaled,
+    # shown to the technician, not counted) so that a delegate with two keypads votes once;
+    # "count" counts them as the handset's own vote.
+    unpaired: Unpaired = Unpaired.HOLD
 
 
 class ApiSettings(BaseModel):

@@ -93,10 +93,10 @@ async def round_votes_csv(
     round_id: RoundId, controller: ControllerDep, records: RecordsDep, service: ServiceDep
 ) -> Response:
     """Every press of the round with its time, receiver, handset, key and decision."""
-    controller.get(round_id)
+    state = controller.get(round_id)
     presses = await asyncio.to_thread(records.records, round_id)
-    roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(presses, roster), CSV, f"{round_id}-votes.csv")
+    pairings = service.desk.pairings if service.desk is not None else None
+    return _attachment(votes_csv(presses, pairings, [state]), CSV, f"{round_id}-votes.csv")
 
 
 @router.get("/results.csv")
@@ -118,8 +118,9 @@ async def event_votes_csv(
     presses = []
     for state in controller.all():
         presses += await asyncio.to_thread(records.records, state.round)
-    roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(sorted(presses, key=lambda r: r.id), roster), CSV, "votes.csv")
+    pairings = service.desk.pairings if service.desk is not None else None
+    body = votes_csv(sorted(presses, key=lambda r: r.id), pairings, controller.all())
+    return _attachment(body, CSV, "votes.csv")
 
 
 def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRound]:

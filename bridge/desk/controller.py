@@ -18,6 +18,7 @@ from typing import Any
 from bridge.clock import Clock, TimerHandle
 from bridge.event.agenda import Agenda
 from bridge.event.rounds import PhaseName, RoundState, RoundStatus, Window
+from bridge.event.votes import Unpaired
 
 ACTIVE = (RoundStatus.OPEN, RoundStatus.PAUSED)
 
@@ -43,11 +44,13 @@ class RoundController:
         *,
         grace_s: float = 2.0,
         late_window_s: float = 60.0,
+        unpaired: Unpaired = Unpaired.HOLD,
         agenda: Agenda | None = None,
     ) -> None:
         self._clock = clock
         self._on_change = on_change
         self._grace_s = grace_s
+        self._unpaired = unpaired
         self._late_window_s = late_window_s
         self._rounds: dict[str, RoundState] = {}
         self._timers: dict[str, TimerHandle] = {}
@@ -82,6 +85,7 @@ class RoundController:
             fields.setdefault("attempt", int(suffix) if suffix.isdigit() else 1)
         fields.setdefault("grace_s", self._grace_s)
         fields.setdefault("late_window_s", self._late_window_s)
+        fields.setdefault("unpaired", self._unpaired)
         state = RoundState(round=round_id, **fields)
         return self._commit(state, revision=(existing.revision + 1) if existing else 1)
 
@@ -106,6 +110,7 @@ class RoundController:
             policy=first.policy,
             visibility=first.visibility,
             paired_only=first.paired_only,
+            unpaired=first.unpaired,
             phases=first.phases,
             grace_s=first.grace_s,
             attempt=attempt + 1,

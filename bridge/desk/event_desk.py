@@ -2,8 +2,11 @@
 
 It keeps them in the event store, so a restarted service picks up where it stopped (an open
 round's timer included), and publishes what other roles need: the agenda on ``ars/agenda``
-and, on ``ars/roster``, which handset sits in which segment and at which table (no names:
-MQTT subscribers need seats, not people).
+and, on ``ars/roster``, the pairing history and which participant sits in which segment and
+at which table (no names: MQTT subscribers need seats, not people). Every roster or pairing
+change is stamped on the desk's clock in the pairing history (:mod:`bridge.event.pairing`)
+and handed to the roles of this process before anything is awaited, so no press is decided
+between the change and its stamp.
 """
 
 from __future__ import annotations
@@ -19,25 +22,38 @@ import aiomqtt
 
 from bridge.clock import Clock
 from bridge.desk.controller import RoundController
-from bridge.desk.store import AGENDA, ROSTER, EventStore
+from bridge.desk.store import AGENDA, PAIRINGS, ROSTER, EventStore
 from bridge.event.agenda import Agenda, load_agenda
+from bridge.event.pairing import PairingLedger
 from bridge.event.roster import Participant, Roster, RosterError, load_roster, roster_from_csv
 from bridge.event.rounds import RoundState
+from bridge.event.votes import Unpaired
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
 
 
-def seating_document(roster: Roster) -> dict[str, Any]:
-    """What the tally and bridges need of the roster: seats by handset, people per table."""
+def seating_document(roster: Roster, ledger: PairingLedger | None = None) -> dict[str, Any]:
+    """What the tally and bridges need of the roster: seats by handset and by participant,
+    people per table, and the pairing history (without one: the roster's pairings now)."""
+    if ledger is None:
+        ledger = PairingLedger()
+        ledger.follow(held_handsets(roster), 0.0, participants=len(roster))
     seats = {p.handset: [p.segment, p.table] for p in roster.participants() if p.handset}
     return {
         "revision": roster.revision,
         "seats": seats,
+        "people": {p.id: [p.segment, p.table] for p in roster.participants()},
         "tables": roster.seated(),
         "participants": len(roster),
+        **ledger.to_doc(),
     }
+
+
+def held_handsets(roster: Roster) -> dict[str, str]:
+    """Handset -> participant, as the roster pairs them now."""
+    return {p.handset: p.id for p in roster.participants() if p.handset}
 
 
 class EventDesk:
@@ -53,6 +69,7 @@ class EventDesk:
         on_round: Callable[[RoundState], None],
         grace_s: float,
         late_window_s: float,
+        unpaired: Unpaired = Unpaired.HOLD,
         agenda_file: Path | None = None,
         roster_file: Path | None = None,
     ) -> None:
@@ -63,8 +80,10 @@ class EventDesk:
         self._agenda_file = agenda_file
         self._roster_file = roster_file
         self.roster = Roster()
+        self.pairings = PairingLedger()
+        self._loaners: set[str] = set()
         self.controller = RoundController(
-            clock, on_round, grace_s=grace_s, late_window_s=late_window_s
+            clock, on_round, grace_s=grace_s, late_window_s=late_window_s, unpaired=unpaired
         )
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
@@ -84,8 +103,13 @@ class EventDesk:
         elif self._agenda_file is not None:
             await self.set_agenda(load_agenda(self._agenda_file))
         stored_roster = self.store.document(ROSTER)
+        stored_pairings = self.store.document(PAIRINGS)
         if stored_roster is not None:
             self.roster = roster_from_csv(stored_roster, "stored roster")
+            if stored_pairings is not None:
+                self.pairings = PairingLedger.from_doc(json.loads(stored_pairings))
+            else:  # a journal kept before pairings had a history: paired all along
+                self._follow(at=0.0)
         elif self._roster_file is not None:
             self.roster = load_roster(self._roster_file)
             await self._roster_changed()
@@ -126,8 +150,17 @@ class EventDesk:
         self.roster.remove(participant_id)
         await self._roster_changed()
 
-    async def pair(self, participant_id: str, handset: str | None) -> Participant:
+    async def pair(
+        self, participant_id: str, handset: str | None, *, loaner: bool = False
+    ) -> Participant:
+        """Give a participant a handset (None takes it away); the pairing it replaces ends now.
+
+        ``loaner`` marks a spare handset handed out for a while; ending it (pairing the
+        participant's own handset again, or None) is recorded like any other change.
+        """
         p = self.roster.pair(participant_id, handset)
+        if handset is not None and loaner and p.handset is not None:
+            self._loaners.add(p.handset)
         await self._roster_changed()
         return p
 
@@ -170,12 +203,29 @@ class EventDesk:
             fut.set_result(handset)
         self._listening.pop(participant_id, None)
 
+    def _follow(self, at: float | None = None) -> None:
+        """Stamp the roster's pairings into the history (now, unless ``at`` is given)."""
+        t = self._clock.time() if at is None else at
+        self.pairings.follow(
+            held_handsets(self.roster),
+            t,
+            participants=len(self.roster),
+            loaners=self._loaners,
+        )
+        self._loaners.clear()
+
     async def _roster_changed(self) -> None:
+        # History and the roles of this process first, with nothing awaited in between.
+        self._follow()
+        doc = seating_document(self.roster, self.pairings)
+        for listener in self.roster_listeners:
+            listener(doc)
         await self.store.save_document(ROSTER, self.roster.to_csv())
-        await self._publish_roster()
+        await self.store.save_document(PAIRINGS, json.dumps(self.pairings.to_doc()))
+        await self._link.publish(self._topics.roster, json.dumps(doc), retain=True)
 
     async def _publish_roster(self) -> None:
-        doc = seating_document(self.roster)
+        doc = seating_document(self.roster, self.pairings)
         for listener in self.roster_listeners:
             listener(doc)
         await self._link.publish(self._topics.roster, json.dumps(doc), retain=True)

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, body TEXT NOT NULL)
 
 AGENDA = "agenda"
 ROSTER = "roster"
+PAIRINGS = "pairings"  # the pairing history, bridge.event.pairing.PairingLedger as JSON
 
 
 class EventStore:

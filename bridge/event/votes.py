@@ -15,7 +15,8 @@ class Decision(enum.StrEnum):
     STALE = "stale"  # a late echo of an answer older than the handset's current one
     LATE = "late"  # arrived after the round closed and its grace period ended
     CLOSED = "closed"  # no round was open
-    UNKNOWN_HANDSET = "unknown_handset"  # the round accepts paired handsets only
+    # Held: no participant held the handset at the time, and the round counts paired ones only.
+    UNKNOWN_HANDSET = "unknown_handset"
     INVALID = "invalid"  # a key the round's question does not accept
     BAD_FRAME = "bad_frame"  # failed a checksum, ID check or layout check
 
@@ -28,6 +29,13 @@ class Policy(enum.StrEnum):
 
     LAST = "last"
     FIRST = "first"
+
+
+class Unpaired(enum.StrEnum):
+    """What a round does, with a roster loaded, with presses from handsets nobody holds."""
+
+    HOLD = "hold"  # journaled and shown to the technician, never counted: one person, one vote
+    COUNT = "count"  # counted as the handset's own vote (events without pairing)
 
 
 # Decisions the bridge publishes to the tally engine; duplicates and bad frames stay in the

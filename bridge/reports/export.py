@@ -1,7 +1,8 @@
 """``arsbridge export``: an event's results and presses as files, from its journal alone.
 
 Writes ``results.csv`` (one row per option of every round), ``votes.csv`` (every press with
-its decision), ``results.json`` (the results documents) and ``report.html`` (the printable
+its decision and the participant who held its handset then), ``pairings.csv`` (the pairing
+history), ``results.json`` (the results documents) and ``report.html`` (the printable
 report handed out after the event). It reads the journal file, so it works during the
 event, after it, and on a copy of the file on another machine.
 """
@@ -15,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bridge.desk.event_desk import seating_document
-from bridge.desk.store import AGENDA, ROSTER
+from bridge.desk.store import AGENDA, PAIRINGS, ROSTER
 from bridge.event.agenda import Agenda
+from bridge.event.pairing import PairingLedger
 from bridge.event.roster import Roster, roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
-from bridge.reports.tables import results_csv, votes_csv
+from bridge.reports.tables import pairings_csv, results_csv, votes_csv
 from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
 
-FILES = ("results.csv", "votes.csv", "results.json", "report.html")
+FILES = ("results.csv", "votes.csv", "pairings.csv", "results.json", "report.html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,9 @@ def export_event(
         agenda = Agenda.model_validate_json(agenda_doc) if agenda_doc else None
         roster_doc = records.store.document(ROSTER)
         roster = roster_from_csv(roster_doc, "stored roster") if roster_doc else Roster()
-        seating = SeatingPlan(seating_document(roster))
+        pairings_doc = records.store.document(PAIRINGS)
+        ledger = PairingLedger.from_doc(json.loads(pairings_doc)) if pairings_doc else None
+        seating = SeatingPlan(seating_document(roster, ledger))
         states = records.rounds(rounds)
         presses = []
         documents: list[dict[str, Any]] = []
@@ -89,7 +93,8 @@ def export_event(
     out.mkdir(parents=True, exist_ok=True)
     written = {
         "results.csv": results_csv(documents),
-        "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), roster),
+        "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), seating.ledger, states),
+        "pairings.csv": pairings_csv(seating.ledger),
         "results.json": json.dumps(
             {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
         ),

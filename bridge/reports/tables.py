@@ -8,7 +8,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from bridge.event.roster import Roster
+from bridge.event.pairing import PairingLedger
+from bridge.event.rounds import RoundState
 from bridge.event.votes import Record
 
 RESULTS_COLUMNS = (
@@ -39,6 +40,7 @@ VOTES_COLUMNS = (
     "rssi",
     "battery",
     "detail",
+    "removed",
 )
 
 
@@ -75,13 +77,22 @@ def results_csv(documents: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
-    """Every press: time (UTC), receiver, handset, its participant, key and decision."""
+def votes_csv(
+    records: Iterable[Record],
+    pairings: PairingLedger | None = None,
+    rounds: Iterable[RoundState] = (),
+) -> str:
+    """Every press: time (UTC), receiver, handset, the participant who held it at that time,
+    key, decision, and ``reset`` in ``removed`` when a reset of its round took it out."""
+    resets = {s.round: s.since for s in rounds if s.since is not None}
     out = io.StringIO()
     writer = csv.DictWriter(out, VOTES_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for rec in records:
-        holder = roster.holder(rec.handset) if roster is not None and rec.handset else None
+        holder = (
+            pairings.holder_at(rec.handset, rec.t) if pairings is not None and rec.handset else None
+        )
+        since = resets.get(rec.round or "")
         writer.writerow(
             {
                 "id": rec.id,
@@ -89,7 +100,7 @@ def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
                 "round": rec.round or "",
                 "receiver": rec.receiver,
                 "handset": rec.handset,
-                "participant": holder.id if holder is not None else "",
+                "participant": holder or "",
                 "key": rec.key,
                 "decision": rec.decision.value,
                 "answer": rec.answer or "",
@@ -97,6 +108,29 @@ def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
                 "rssi": "" if rec.rssi is None else rec.rssi,
                 "battery": "" if rec.battery is None else rec.battery,
                 "detail": rec.detail,
+                "removed": "reset" if since is not None and rec.t < since else "",
+            }
+        )
+    return out.getvalue()
+
+
+PAIRINGS_COLUMNS = ("handset", "participant", "start", "end", "loaner", "note")
+
+
+def pairings_csv(pairings: PairingLedger) -> str:
+    """The pairing history: one row per handset held by a participant, from when to when."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, PAIRINGS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in pairings.pairings:
+        writer.writerow(
+            {
+                "handset": p.handset,
+                "participant": p.participant,
+                "start": iso(p.start),
+                "end": "" if p.end is None else iso(p.end),
+                "loaner": "yes" if p.loaner else "",
+                "note": p.note,
             }
         )
     return out.getvalue()

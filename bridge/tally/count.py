@@ -1,8 +1,10 @@
 """The tally of one round, and recounts of it from the journal.
 
 :class:`RoundTally` is pure: it takes journal records (as published in vote batches) and keeps
-each handset's first and last answer, so the round's policy can change without replaying, and
-it renders the snapshot that displays receive. :func:`recount` runs journaled presses through
+each voter's first and last answer, so the round's policy can change without replaying, and
+it renders the snapshot that displays receive. A voter is the participant who held the
+handset at the press's time (one vote per person, across a handset swap), or the handset
+itself in a round that counts unpaired handsets. :func:`recount` runs journaled presses through
 a fresh :class:`bridge.press.intake.Intake` and a fresh tally, under the live rules or under another
 policy or grace period.
 """
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bridge.event.pairing import Pairing, PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.event.votes import COUNTABLE, Decision, Policy, Record
 from bridge.press.intake import Intake
@@ -21,14 +24,18 @@ from drivers.base import Press
 
 
 class Seating(Protocol):
-    """Who holds a handset: the segment and table of its participant (from the roster)."""
+    """The roster as the tally needs it: who held a handset when, and where they sit."""
 
-    def seat_of(self, handset: str) -> tuple[str, str] | None:
-        """``(segment, table)`` of the participant paired with ``handset``, if any."""
+    @property
+    def ledger(self) -> PairingLedger:
+        """The pairing history."""
+
+    def seat_of(self, participant: str) -> tuple[str, str] | None:
+        """``(segment, table)`` of a participant, if on the roster."""
 
     @property
     def paired(self) -> int:
-        """How many handsets are paired with participants."""
+        """How many handsets are paired with participants now."""
 
     def seated(self) -> dict[str, int]:
         """Participants per table."""
@@ -38,20 +45,48 @@ class SeatingPlan:
     """:class:`Seating` from the roster's published form (``ars/roster``)."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
-        self._seats = {
-            str(h): (str(seat[0]), str(seat[1])) for h, seat in dict(doc.get("seats", {})).items()
-        }
+        people = dict(doc.get("people", {}))
+        self._people = {str(p): (str(seat[0]), str(seat[1])) for p, seat in people.items()}
         self._tables = {str(t): int(n) for t, n in dict(doc.get("tables", {})).items()}
+        if "pairings" in doc:
+            self._ledger = PairingLedger.from_doc(doc)
+        else:  # a roster document without history: each seat held since the epoch
+            self._ledger = PairingLedger(
+                [
+                    Pairing(handset=str(h), participant=f"@{h}", start=0.0)
+                    for h in dict(doc.get("seats", {}))
+                ],
+                [(0.0, None)] if doc.get("seats") else [],
+            )
+            for h, seat in dict(doc.get("seats", {})).items():
+                self._people[f"@{h}"] = (str(seat[0]), str(seat[1]))
 
-    def seat_of(self, handset: str) -> tuple[str, str] | None:
-        return self._seats.get(handset)
+    @property
+    def ledger(self) -> PairingLedger:
+        return self._ledger
+
+    def seat_of(self, participant: str) -> tuple[str, str] | None:
+        return self._people.get(participant)
 
     @property
     def paired(self) -> int:
-        return len(self._seats)
+        return len(self._ledger.current())
 
     def seated(self) -> dict[str, int]:
         return self._tables
+
+
+PARTICIPANT = "p:"  # handset IDs never hold a colon, so the two kinds of voter never meet
+
+
+def voter_of(rec: Record, seating: Seating | None) -> str:
+    """Whose vote a countable record is: its handset's holder at the press's time, else the
+    handset itself (a round that counts unpaired handsets)."""
+    if seating is not None:
+        participant = seating.ledger.holder_at(rec.handset, rec.t)
+        if participant is not None:
+            return PARTICIPANT + participant
+    return rec.handset
 
 
 @dataclass(slots=True)
@@ -72,6 +107,7 @@ class RoundTally:
     last: dict[str, _Answer] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
+    presses: list[Record] = field(default_factory=list)  # countable ones, to attribute again
     final: bool = False
     revision: int = 0
     _high: dict[str, int] = field(default_factory=dict)
@@ -90,6 +126,18 @@ class RoundTally:
         if old.policy != state.policy or old.question != state.question:
             self._rebuild()
 
+    def set_seating(self, seating: Seating | None) -> None:
+        """A new roster or pairing: presses are attributed again, unless the results are
+        final (a final result is frozen; only an amendment changes it)."""
+        if self.final:
+            return
+        self.seating = seating
+        self.first.clear()
+        self.last.clear()
+        for rec in self.presses:
+            self._take(rec)
+        self._rebuild()
+
     def apply(self, rec: Record, source: str = "") -> bool:
         """Count ``rec`` if it is new and countable; True when the counts may have changed.
 
@@ -102,28 +150,39 @@ class RoundTally:
         self.decisions[rec.decision.value] = self.decisions.get(rec.decision.value, 0) + 1
         if rec.decision not in COUNTABLE or rec.answer is None:
             return True
-        entry = _Answer(rec.t, rec.id, rec.answer)
-        handset = rec.handset
-        current = self.answer_of(handset)
-        if rec.decision is Decision.COUNTED and handset not in self.first:
-            self.first[handset] = entry
-        held = self.last.get(handset)
-        if held is None or (entry.t, entry.id) >= (held.t, held.id):
-            self.last[handset] = entry
-        after = self.answer_of(handset)
+        self.presses.append(rec)
+        voter = voter_of(rec, self.seating)
+        current = self.answer_of(voter)
+        self._take(rec)
+        after = self.answer_of(voter)
         if after != current:
             self._add(current, -1)
             self._add(after, +1)
         return True
 
-    def answer_of(self, handset: str) -> str | None:
+    def _take(self, rec: Record) -> None:
+        """File a countable record under its voter: one vote per participant, whichever of
+        their handsets (a swap) it came from."""
+        assert rec.answer is not None
+        voter = voter_of(rec, self.seating)
+        entry = _Answer(rec.t, rec.id, rec.answer)
+        if rec.decision is Decision.COUNTED:
+            first = self.first.get(voter)
+            if first is None or (entry.t, entry.id) < (first.t, first.id):
+                self.first[voter] = entry
+        last = self.last.get(voter)
+        if last is None or (entry.t, entry.id) >= (last.t, last.id):
+            self.last[voter] = entry
+
+    def answer_of(self, voter: str) -> str | None:
         book = self.first if self.state.policy is Policy.FIRST else self.last
-        entry = book.get(handset)
+        entry = book.get(voter)
         return entry.answer if entry is not None else None
 
     def answers(self) -> dict[str, str]:
+        """Each voter's counted answer (``p:{participant}``, or the handset's ID)."""
         book = self.first if self.state.policy is Policy.FIRST else self.last
-        return {hs: a.answer for hs, a in book.items()}
+        return {voter: a.answer for voter, a in book.items()}
 
     def _add(self, answer: str | None, sign: int) -> None:
         if answer is None:
@@ -175,6 +234,8 @@ class RoundTally:
             "deadline": state.deadline,
             "remaining_s": state.remaining_s,
             "decisions": dict(self.decisions),
+            # Presses from handsets nobody held: kept, not counted; the technician pairs them.
+            "held": self.decisions.get(Decision.UNKNOWN_HANDSET.value, 0),
             "revision": self.revision,
             "ts": round(time.time() if now is None else now, 3),
         }
@@ -193,8 +254,8 @@ class RoundTally:
         if self.seating is None:
             return {}
         groups: dict[str, list[str]] = {}
-        for handset, answer in answers.items():
-            seat = self.seating.seat_of(handset)
+        for voter, answer in answers.items():
+            seat = self._seat(voter)
             if seat is not None:
                 groups.setdefault(seat[0], []).append(answer)
         question = self.state.question
@@ -217,12 +278,17 @@ class RoundTally:
             }
         return out
 
+    def _seat(self, voter: str) -> tuple[str, str] | None:
+        if self.seating is None or not voter.startswith(PARTICIPANT):
+            return None
+        return self.seating.seat_of(voter.removeprefix(PARTICIPANT))
+
     def _tables(self, answers: dict[str, str]) -> dict[str, Any]:
         if self.seating is None:
             return {}
         voted: dict[str, int] = {}
-        for handset in answers:
-            seat = self.seating.seat_of(handset)
+        for voter in answers:
+            seat = self._seat(voter)
             if seat is not None:
                 voted[seat[1]] = voted.get(seat[1], 0) + 1
         return {
@@ -262,11 +328,13 @@ def recount(
 
     Only presses are replayed (bad frames are not); their decisions are taken afresh, so a
     longer grace period can admit presses that were late live, and ``policy`` can switch
-    between first and last answer.
+    between first and last answer. ``seating`` brings the pairing history: presses are
+    held, and attributed to participants, as they were live.
     """
     if policy is not None:
         state = state.model_copy(update={"policy": policy})
-    intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s)
+    ledger = seating.ledger if seating is not None else PairingLedger()
+    intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s, pairings=lambda: ledger)
     intake.update_round(state)
     tally = RoundTally(state, seating=seating, min_segment=min_segment)
     for rec in records:

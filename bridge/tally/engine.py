@@ -104,11 +104,12 @@ class TallyEngine:
             log.warning("ignoring malformed roster on %s: %s", message.topic, exc)
 
     def set_seating(self, seating: Seating) -> None:
-        """A new roster: segments, tables and turnout of every round follow it."""
+        """A new roster: segments, tables and turnout of every round not final follow it."""
         self.seating = seating
         for round_id, tally in self.tallies.items():
-            tally.seating = seating
-            self._mark(round_id)
+            if not tally.final:
+                tally.set_seating(seating)
+                self._mark(round_id)
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         try:
