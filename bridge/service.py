@@ -42,9 +42,9 @@ from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
 from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
+from bridge.tally.amend import ResultsArchive
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
-from bridge.tally.results import RESULTS_DOC
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 
@@ -95,6 +95,8 @@ class Service:
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
+        self.archive: ResultsArchive | None = None  # every revision of final results (api role)
+        self.amendments: dict[str, dict[str, Any]] = {}  # the latest amended results by round
         self._states: asyncio.Queue[RoundState] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
@@ -185,6 +187,7 @@ class Service:
                 roster_file=s.event.roster,
             )
             self.desk.roster_listeners.append(self._seating_changed)
+            self.archive = ResultsArchive(self.store)
             RequestHandler(self.link, topics, s.bridge_id, self.desk)
 
     @property
@@ -230,6 +233,11 @@ class Service:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
                 self._round_changed(state)
+                latest = self.archive.latest(state.round) if self.archive is not None else None
+                if latest is not None and "amendment" in latest:
+                    self.amendments[state.round] = latest
+                    if self.tally is not None:
+                        self.tally.amended(latest)
         if self.core is not None and self.publisher is not None:
             await self._publish_bridge_state("online")
             self.core.republish_unconfirmed()
@@ -372,15 +380,41 @@ class Service:
             return
         self.mirror.update(relative, doc)
         parts = relative.split("/")
-        if (
-            self.desk is not None
-            and doc is not None
-            and parts[0] == "round"
-            and parts[-1] == "results"
-            and not doc.get("hidden")
-        ):
-            # Exports take the published results; hidden ones they recount from the journal.
-            await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
+        is_results = parts[0] == "round" and parts[-1] == "results"
+        if self.archive is not None and doc is not None and is_results:
+            await self._keep_results(parts[1], doc)
+
+    async def _keep_results(self, round_id: str, doc: dict[str, Any]) -> None:
+        """Keep each revision of a round's final results, with the pairing of the round.
+
+        Exports take the kept results; hidden ones are kept from this process's tally engine
+        when it runs one, else recounted from the journal.
+        """
+        assert self.archive is not None
+        assert self.desk is not None
+        if doc.get("hidden"):
+            full = self.tally.results(round_id) if self.tally is not None else None
+            if full is None:
+                return
+            doc = full
+        state = self.desk.controller.find(round_id)
+        pairings = []
+        if state is not None and state.opened_at is not None:
+            pairings = self.desk.pairings.during(state.opened_at, state.closed_at)
+        await self.archive.keep(doc, pairings)
+
+    async def amended(self, doc: dict[str, Any]) -> None:
+        """An amendment's new revision: it is the round's results from now on, published."""
+        round_id = str(doc["round"])
+        self.amendments[round_id] = doc
+        if self.tally is not None:
+            self.tally.amended(doc)
+        await self.link.publish(
+            self.topics.round_results(round_id),
+            json.dumps(doc, separators=(",", ":")),
+            qos=1,
+            retain=True,
+        )
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings
@@ -422,7 +456,11 @@ class Service:
         return doc
 
     def results(self, round_id: str) -> dict[str, Any] | None:
-        """The round's final results, or None while it is open or settling."""
+        """The round's final results (its latest amendment, if any), or None while it is
+        open or settling."""
+        amended = self.amendments.get(round_id)
+        if amended is not None:
+            return amended
         if self.tally is not None:
             return self.tally.results(round_id)
         doc: dict[str, Any] | None = self.mirror.latest.get(f"round/{round_id}/results")

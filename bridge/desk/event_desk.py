@@ -24,7 +24,7 @@ from bridge.clock import Clock
 from bridge.desk.controller import RoundController
 from bridge.desk.store import AGENDA, PAIRINGS, ROSTER, EventStore
 from bridge.event.agenda import Agenda, load_agenda
-from bridge.event.pairing import PairingLedger
+from bridge.event.pairing import Pairing, PairingLedger
 from bridge.event.roster import Participant, Roster, RosterError, load_roster, roster_from_csv
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Unpaired
@@ -76,7 +76,7 @@ class EventDesk:
         self.store = store
         self._link = link
         self._topics = topics
-        self._clock = clock
+        self.clock = clock
         self._agenda_file = agenda_file
         self._roster_file = roster_file
         self.roster = Roster()
@@ -170,7 +170,7 @@ class EventDesk:
         if participant_id in self._listening:
             raise RosterError(f"already waiting for a handset for {participant_id!r}")
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._listening[participant_id] = (self._clock.time(), fut)
+        self._listening[participant_id] = (self.clock.time(), fut)
         try:
             handset = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
@@ -203,9 +203,16 @@ class EventDesk:
             fut.set_result(handset)
         self._listening.pop(participant_id, None)
 
+    async def add_pairings(self, pairings: list[Pairing]) -> None:
+        """Put pairings of the past right (an amendment): they go into the history as given
+        and take precedence over what it held for their times."""
+        for p in pairings:
+            self.pairings.add(p)
+        await self._roster_changed()
+
     def _follow(self, at: float | None = None) -> None:
         """Stamp the roster's pairings into the history (now, unless ``at`` is given)."""
-        t = self._clock.time() if at is None else at
+        t = self.clock.time() if at is None else at
         self.pairings.follow(
             held_handsets(self.roster),
             t,

@@ -97,6 +97,18 @@ class EventStore:
         row = self._conn().execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
 
+    def documents(self, prefix: str) -> list[tuple[str, str]]:
+        """``(name, body)`` of every document whose name starts with ``prefix``, by name."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT name, body FROM documents WHERE substr(name, 1, ?) = ? ORDER BY name",
+                (len(prefix), prefix),
+            )
+            .fetchall()
+        )
+        return [(str(name), str(body)) for name, body in rows]
+
 
 def _execute(db: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> None:
     db.execute(sql, args)

@@ -2,9 +2,9 @@
 
 Writes ``results.csv`` (one row per option of every round), ``votes.csv`` (every press with
 its decision and the participant who held its handset then), ``pairings.csv`` (the pairing
-history), ``results.json`` (the results documents) and ``report.html`` (the printable
-report handed out after the event). It reads the journal file, so it works during the
-event, after it, and on a copy of the file on another machine.
+history), ``results.json`` (the results documents, and every revision of amended ones) and
+``report.html`` (the printable report handed out after the event). It reads the journal
+file, so it works during the event, after it, and on a copy of the file on another machine.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import pairings_csv, results_csv, votes_csv
+from bridge.tally.amend import ResultsArchive
 from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
 
@@ -66,8 +67,10 @@ def export_event(
         ledger = PairingLedger.from_doc(json.loads(pairings_doc)) if pairings_doc else None
         seating = SeatingPlan(seating_document(roster, ledger))
         states = records.rounds(rounds)
+        archive = ResultsArchive(records.store)
         presses = []
         documents: list[dict[str, Any]] = []
+        revisions: dict[str, list[dict[str, Any]]] = {}
         report: list[ReportRound] = []
         for state in states:
             mine = records.records(state.round)
@@ -77,6 +80,9 @@ def export_event(
                 continue
             if policy is None and grace_s is None:
                 doc = records.results(state, seating=seating, min_segment=min_segment)
+                kept = archive.revisions(state.round)
+                if len(kept) > 1:  # amended: every revision, the superseded ones included
+                    revisions[state.round] = kept
             else:
                 doc = recount_results(
                     mine,
@@ -96,7 +102,12 @@ def export_event(
         "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), seating.ledger, states),
         "pairings.csv": pairings_csv(seating.ledger),
         "results.json": json.dumps(
-            {"rounds": [_summary(s) for s in states], "results": documents}, indent=2
+            {
+                "rounds": [_summary(s) for s in states],
+                "results": documents,
+                "revisions": revisions,
+            },
+            indent=2,
         ),
         "report.html": render_report(agenda=agenda, rounds=report),
     }

@@ -25,6 +25,7 @@ RESULTS_COLUMNS = (
     "voters",
     "policy",
     "status",
+    "revision",
 )
 VOTES_COLUMNS = (
     "id",
@@ -63,6 +64,7 @@ def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "voters": results["voters"],
             "policy": results["policy"],
             "status": results["status"],
+            "revision": results.get("revision", ""),
         }
         for opt in question["options"]
     ]

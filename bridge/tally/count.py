@@ -110,6 +110,7 @@ class RoundTally:
     presses: list[Record] = field(default_factory=list)  # countable ones, to attribute again
     final: bool = False
     revision: int = 0
+    frozen: dict[str, Any] | None = None  # the final results document, fixed when final
     _high: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

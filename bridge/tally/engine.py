@@ -3,8 +3,11 @@
 Snapshots go to ``ars/round/{round}/tally`` (retained) at most every ``interval_s``; changes in
 between are coalesced, so a burst of 200 presses costs one message per interval, not 200. When
 a round closes, the engine waits out the grace period plus ``settle_s`` for batches still in
-flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). A
-countable record that still arrives after that raises the revision and republishes both.
+flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). The
+final results are frozen: a fixed document, which later roster or pairing changes, and the
+passing of time, leave alone. A countable record journaled in time that still arrives after
+that raises the revision and freezes the results again; any other correction is an
+amendment (:mod:`bridge.tally.amend`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class TallyEngine:
         self.min_segment = min_segment
         self.tallies: dict[str, RoundTally] = {}
         self.heard: set[str] = set()
+        self.amendments: dict[str, dict[str, Any]] = {}  # the latest amended results by round
         self._orphans: dict[str, list[tuple[str, Record]]] = {}
         self._dirty: set[str] = set()
         self._timers: dict[str, TimerHandle] = {}
@@ -92,6 +96,7 @@ class TallyEngine:
             tally.set_state(state)
             if was_closed and state.status is not RoundStatus.CLOSED:
                 tally.final = False
+                tally.frozen = None
         if state.status is RoundStatus.CLOSED and not tally.final:
             self._schedule_final(state)
         self._mark(state.round)
@@ -159,6 +164,7 @@ class TallyEngine:
             if tally.apply(rec, source):
                 if tally.final:
                     tally.revision += 1
+                    self._freeze(tally)
                 self._mark(rec.round)
 
     # Output.
@@ -172,11 +178,30 @@ class TallyEngine:
         return tally.snapshot(heard=len(self.heard), now=self._clock.time(), full=show)
 
     def results(self, round_id: str) -> dict[str, Any] | None:
-        """The final results, or None while the round is not closed and settled."""
+        """The final results (frozen), or None while the round is not closed and settled."""
         tally = self.tallies.get(round_id)
         if tally is None or not tally.final:
             return None
-        return self.snapshot(round_id, full=True)
+        return tally.frozen
+
+    def amended(self, doc: dict[str, Any]) -> None:
+        """An amendment's revision replaces the round's frozen results, now and after a
+        restart: from here on only another amendment changes them."""
+        round_id = str(doc["round"])
+        self.amendments[round_id] = doc
+        tally = self.tallies.get(round_id)
+        if tally is not None and tally.final:
+            self._freeze(tally)
+            self._mark(round_id)
+
+    def _freeze(self, tally: RoundTally) -> None:
+        """Fix the final results document as it stands now (or as last amended)."""
+        amended = self.amendments.get(tally.state.round)
+        if amended is not None:
+            tally.frozen = amended
+            tally.revision = int(amended["revision"])
+            return
+        tally.frozen = tally.snapshot(heard=len(self.heard), now=self._clock.time(), full=True)
 
     async def run(self) -> None:
         """Publish coalesced snapshots until cancelled."""
@@ -192,16 +217,17 @@ class TallyEngine:
             tally = self.tallies.get(round_id)
             if tally is None:
                 continue
+            if tally.final and tally.frozen is not None:
+                shown = tally.state.results_visible
+                results = tally.frozen if shown else self.snapshot(round_id, full=False)
+                assert results is not None
+                await self._emit("tally", self._topics.round_tally(round_id), results)
+                await self._emit("results", self._topics.round_results(round_id), results)
+                continue
             snap = self.snapshot(round_id)
             if snap is None:
                 continue
             await self._emit("tally", self._topics.round_tally(round_id), snap)
-            if tally.final:
-                results = (
-                    snap if tally.state.results_visible else self.snapshot(round_id, full=False)
-                )
-                assert results is not None
-                await self._emit("results", self._topics.round_results(round_id), results)
 
     async def _emit(self, kind: str, topic: str, doc: dict[str, Any]) -> None:
         """Publish ``doc`` retained on ``topic`` and hand it to in-process listeners."""
@@ -226,6 +252,7 @@ class TallyEngine:
             if tally is not None and tally.state.status is RoundStatus.CLOSED:
                 tally.final = True
                 tally.revision += 1
+                self._freeze(tally)
                 self._mark(round_id)
 
         self._timers[round_id] = self._clock.call_at(

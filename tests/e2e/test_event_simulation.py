@@ -51,6 +51,7 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
     assert {p.name for p in done.files} == {
         "results.csv",
         "votes.csv",
+        "pairings.csv",
         "results.json",
         "report.html",
     }
