@@ -13,7 +13,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from api.auth import token_guard
-from api.routers import agenda, amendments, health, metrics, people, results, rounds, stream
+from api.routers import (
+    agenda,
+    amendments,
+    audit,
+    health,
+    metrics,
+    people,
+    results,
+    rounds,
+    stream,
+)
 from bridge import VERSION
 from bridge.desk.controller import RoundError
 from bridge.event.agenda import AgendaError
@@ -74,7 +84,7 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     )
     if settings.api.token:
         app.middleware("http")(token_guard(settings.api.token))
-    for module in (health, agenda, rounds, results, amendments, people, stream):
+    for module in (health, agenda, rounds, results, amendments, audit, people, stream):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(stream.ws_router)
     app.include_router(metrics.router)

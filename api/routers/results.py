@@ -9,12 +9,14 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ControllerDep, DeskDep, RecordsDep, RoundId, ServiceDep
+from bridge.desk.event_desk import EventDesk
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
+from bridge.reports.appendix import AppendixRound, appendix_round
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import results_csv, votes_csv
 from bridge.service import Service
-from bridge.tally.results import recount_results
+from bridge.tally.results import EventRecords, recount_results
 
 router = APIRouter(tags=["results"])
 
@@ -131,18 +133,38 @@ def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRou
     ]
 
 
+def _appendix(
+    rounds: list[ReportRound], records: EventRecords, desk: EventDesk
+) -> list[AppendixRound]:
+    """How the shown results were produced: rules, windows, presses by decision, actions."""
+    audit = desk.audit.entries()
+    return [
+        appendix_round(r.state, r.results, records.records(r.state.round), audit)
+        for r in rounds
+        if r.results
+    ]
+
+
 @router.get("/report.html", response_class=HTMLResponse)
-async def event_report(service: ServiceDep, controller: ControllerDep, desk: DeskDep) -> str:
-    """The printable report of the whole event: a cover, then one page per theme."""
-    return render_report(agenda=desk.agenda, rounds=_report_rounds(service, controller.all()))
+async def event_report(
+    service: ServiceDep, controller: ControllerDep, desk: DeskDep, records: RecordsDep
+) -> str:
+    """The printable report of the whole event: a cover, one page per theme, and an appendix
+    on how the results were produced."""
+    rounds = _report_rounds(service, controller.all())
+    appendix = await asyncio.to_thread(_appendix, rounds, records, desk)
+    return render_report(agenda=desk.agenda, rounds=rounds, appendix=appendix)
 
 
 @router.get("/rounds/{round_id}/report.html", response_class=HTMLResponse)
 async def round_report(
-    round_id: RoundId, service: ServiceDep, controller: ControllerDep, desk: DeskDep
+    round_id: RoundId,
+    service: ServiceDep,
+    controller: ControllerDep,
+    desk: DeskDep,
+    records: RecordsDep,
 ) -> str:
-    """The printable report of one round."""
-    state = controller.get(round_id)
-    return render_report(
-        agenda=desk.agenda, rounds=_report_rounds(service, [state]), whole_event=False
-    )
+    """The printable report of one round, with its appendix."""
+    rounds = _report_rounds(service, [controller.get(round_id)])
+    appendix = await asyncio.to_thread(_appendix, rounds, records, desk)
+    return render_report(agenda=desk.agenda, rounds=rounds, whole_event=False, appendix=appendix)

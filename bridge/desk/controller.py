@@ -32,6 +32,8 @@ class RoundError(Exception):
 
 
 StateListener = Callable[[RoundState], None]
+# (role, action, round, parameters): what the audit trail records of each command.
+ActionListener = Callable[[str, str, str | None, dict[str, Any]], None]
 
 
 class RoundController:
@@ -56,6 +58,11 @@ class RoundController:
         self._timers: dict[str, TimerHandle] = {}
         self.agenda = agenda
         self.current: str | None = None
+        self.on_action: ActionListener | None = None
+
+    def _did(self, action: str, round_id: str, role: str = "host", **params: Any) -> None:
+        if self.on_action is not None:
+            self.on_action(role, action, round_id, params)
 
     # Queries.
 
@@ -87,7 +94,9 @@ class RoundController:
         fields.setdefault("late_window_s", self._late_window_s)
         fields.setdefault("unpaired", self._unpaired)
         state = RoundState(round=round_id, **fields)
-        return self._commit(state, revision=(existing.revision + 1) if existing else 1)
+        state = self._commit(state, revision=(existing.revision + 1) if existing else 1)
+        self._did("create", round_id, **_described(state))
+        return state
 
     def _ready(self, round_id: str, fields: dict[str, Any]) -> RoundState:
         state = self._rounds.get(round_id)
@@ -102,6 +111,7 @@ class RoundController:
             raise RoundError(f"round {round_id!r} is {first.status}; close it before a re-vote")
         theme = first.theme or first.round
         attempt = max(s.attempt for s in self._rounds.values() if (s.theme or s.round) == theme)
+        self._did("revote", round_id, new_round=f"{theme}-{attempt + 1}")
         return self.create(
             f"{theme}-{attempt + 1}",
             theme=theme,
@@ -150,12 +160,14 @@ class RoundController:
         )
         self.current = round_id
         self._arm(new)
+        self._did("open", round_id, duration_s=duration_s, timer=timer, deadline=deadline)
         return self._commit(new)
 
     def close(self, round_id: str) -> RoundState:
         state = self.get(round_id)
         if state.status not in ACTIVE:
             raise RoundError(f"round {round_id!r} is {state.status}; only an open round closes")
+        self._did("close", round_id)
         return self._close(state)
 
     def extend(self, round_id: str, seconds: float) -> RoundState:
@@ -165,9 +177,11 @@ class RoundController:
         state = self.get(round_id)
         if state.status is RoundStatus.PAUSED:
             remaining = (state.remaining_s or 0.0) + seconds
+            self._did("extend", round_id, seconds=seconds)
             return self._commit(state.model_copy(update={"remaining_s": remaining}))
         if state.status is not RoundStatus.OPEN:
             raise RoundError(f"round {round_id!r} is {state.status}; only an open round extends")
+        self._did("extend", round_id, seconds=seconds)
         base = state.deadline if state.deadline is not None else self._clock.time()
         new = state.model_copy(update={"deadline": base + seconds})
         self._arm(new)
@@ -182,6 +196,7 @@ class RoundController:
         windows = [*state.windows[:-1], Window(start=state.windows[-1].start, end=now)]
         remaining = None if state.deadline is None else max(0.0, state.deadline - now)
         self._disarm(round_id)
+        self._did("pause", round_id, remaining_s=remaining)
         return self._commit(
             state.model_copy(
                 update={
@@ -200,6 +215,7 @@ class RoundController:
             raise RoundError(f"round {round_id!r} is {state.status}; only a paused round resumes")
         now = self._clock.time()
         deadline = None if state.remaining_s is None else now + state.remaining_s
+        self._did("resume", round_id, deadline=deadline)
         new = state.model_copy(
             update={
                 "status": RoundStatus.OPEN,
@@ -217,6 +233,7 @@ class RoundController:
         if state.status in ACTIVE:
             raise RoundError(f"round {round_id!r} is {state.status}; close it before a reset")
         self._disarm(round_id)
+        self._did("reset", round_id, since=self._clock.time())
         return self._commit(
             state.model_copy(
                 update={
@@ -238,6 +255,7 @@ class RoundController:
     def set_phase(self, round_id: str, phase: PhaseName, **fields: Any) -> RoundState:
         """Move a round to ``phase``: voting opens it, results closes it."""
         if phase is PhaseName.VOTING:
+            self._did("phase", round_id, phase=phase.value)
             return self.open(round_id, **fields)
         state = (
             self._ready(round_id, fields) if phase is not PhaseName.RESULTS else self.get(round_id)
@@ -246,6 +264,8 @@ class RoundController:
             raise RoundError(f"round {round_id!r} has no {phase} phase", status=422)
         if phase is PhaseName.RESULTS:
             if state.status in ACTIVE:
+                self._did("phase", round_id, phase=phase.value)
+                self._did("close", round_id)
                 return self._close(state)
             if state.status is RoundStatus.READY:
                 raise RoundError(f"round {round_id!r} has not been voted on yet")
@@ -253,12 +273,14 @@ class RoundController:
             raise RoundError(f"round {round_id!r} is {state.status}; its {phase} is over")
         else:
             self.current = round_id
+        self._did("phase", round_id, phase=phase.value)
         return self._commit(
             state.model_copy(update={"phase": phase, "phase_started_at": self._clock.time()})
         )
 
     def reveal(self, round_id: str, revealed: bool = True) -> RoundState:
         """Show (or hide again) the results of a round whose visibility is ``hidden``."""
+        self._did("reveal", round_id, revealed=revealed)
         return self._commit(self.get(round_id).model_copy(update={"revealed": revealed}))
 
     # Restart.
@@ -315,6 +337,7 @@ class RoundController:
             current = self._rounds.get(round_id)
             if current is not None and current.status is RoundStatus.OPEN:
                 # Closed at the deadline itself, however late the callback ran.
+                self._did("close", round_id, role="timer", at=current.deadline)
                 self._close(current, at=current.deadline)
 
         self._timers[round_id] = self._clock.call_at(state.deadline, expire)
@@ -331,3 +354,16 @@ class RoundController:
         self._rounds[state.round] = state
         self._on_change(state)
         return state
+
+
+def _described(state: RoundState) -> dict[str, Any]:
+    """What the audit trail keeps of a round's definition: how it asks and counts."""
+    return {
+        "question": state.question.kind.value,
+        "options": list(state.question.keys),
+        "policy": state.policy.value,
+        "visibility": state.visibility.value,
+        "paired_only": state.paired_only,
+        "unpaired": state.unpaired.value,
+        "grace_s": state.grace_s,
+    }

@@ -21,6 +21,7 @@ from typing import Any
 import aiomqtt
 
 from bridge.clock import Clock
+from bridge.desk.audit import HOST, ORGANISER, TECHNICIAN, AuditTrail
 from bridge.desk.controller import RoundController
 from bridge.desk.store import AGENDA, PAIRINGS, ROSTER, EventStore
 from bridge.event.agenda import Agenda, load_agenda
@@ -85,6 +86,8 @@ class EventDesk:
         self.controller = RoundController(
             clock, on_round, grace_s=grace_s, late_window_s=late_window_s, unpaired=unpaired
         )
+        self.audit = AuditTrail(store, clock.time)
+        self.controller.on_action = self.audit.record
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
         self._presses_seen: dict[str, int] = {}
@@ -125,6 +128,7 @@ class EventDesk:
     # Agenda.
 
     async def set_agenda(self, agenda: Agenda) -> Agenda:
+        self.audit.record(HOST, "agenda", None, {"themes": [t.id for t in agenda.themes]})
         self.controller.agenda = agenda
         await self.store.save_document(AGENDA, agenda.model_dump_json())
         await self._publish_agenda()
@@ -138,16 +142,31 @@ class EventDesk:
     # Roster and pairing.
 
     async def set_roster(self, roster: Roster) -> None:
+        before = {p.id: p for p in self.roster.participants()}
+        after = {p.id: p for p in roster.participants()}
+        self.audit.record(
+            TECHNICIAN,
+            "roster upload",
+            None,
+            {
+                "participants": len(roster),
+                "added": sorted(after.keys() - before.keys()),
+                "removed": sorted(before.keys() - after.keys()),
+                "changed": sorted(i for i in after.keys() & before.keys() if after[i] != before[i]),
+            },
+        )
         self.roster = roster
         await self._roster_changed()
 
     async def put_participant(self, participant: Participant) -> Participant:
         self.roster.put(participant)
+        self.audit.record(TECHNICIAN, "participant", None, participant.model_dump(exclude={"name"}))
         await self._roster_changed()
         return participant
 
     async def remove_participant(self, participant_id: str) -> None:
         self.roster.remove(participant_id)
+        self.audit.record(TECHNICIAN, "remove participant", None, {"participant": participant_id})
         await self._roster_changed()
 
     async def pair(
@@ -161,6 +180,12 @@ class EventDesk:
         p = self.roster.pair(participant_id, handset)
         if handset is not None and loaner and p.handset is not None:
             self._loaners.add(p.handset)
+        self.audit.record(
+            TECHNICIAN,
+            "pair" if handset is not None else "unpair",
+            None,
+            {"participant": participant_id, "handset": p.handset, "loaner": loaner},
+        )
         await self._roster_changed()
         return p
 
@@ -208,6 +233,7 @@ class EventDesk:
         and take precedence over what it held for their times."""
         for p in pairings:
             self.pairings.add(p)
+            self.audit.record(ORGANISER, "pairing corrected", None, p.model_dump())
         await self._roster_changed()
 
     def _follow(self, at: float | None = None) -> None:

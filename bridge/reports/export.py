@@ -2,9 +2,11 @@
 
 Writes ``results.csv`` (one row per option of every round), ``votes.csv`` (every press with
 its decision and the participant who held its handset then), ``pairings.csv`` (the pairing
-history), ``results.json`` (the results documents, and every revision of amended ones) and
-``report.html`` (the printable report handed out after the event). It reads the journal
-file, so it works during the event, after it, and on a copy of the file on another machine.
+history), ``audit.csv`` (every host, technician and organiser action), ``results.json`` (the
+results documents, and every revision of amended ones) and ``report.html`` (the printable
+report handed out after the event, with an appendix on how its results were produced). It
+reads the journal file, so it works during the event, after it, and on a copy of the file on
+another machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge.desk.audit import read_audit
 from bridge.desk.event_desk import seating_document
 from bridge.desk.store import AGENDA, PAIRINGS, ROSTER
 from bridge.event.agenda import Agenda
@@ -22,13 +25,21 @@ from bridge.event.pairing import PairingLedger
 from bridge.event.roster import Roster, roster_from_csv
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
+from bridge.reports.appendix import AppendixRound, appendix_round
 from bridge.reports.report import ReportRound, render_report
-from bridge.reports.tables import pairings_csv, results_csv, votes_csv
+from bridge.reports.tables import audit_csv, pairings_csv, results_csv, votes_csv
 from bridge.tally.amend import ResultsArchive
 from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
 
-FILES = ("results.csv", "votes.csv", "pairings.csv", "results.json", "report.html")
+FILES = (
+    "results.csv",
+    "votes.csv",
+    "pairings.csv",
+    "audit.csv",
+    "results.json",
+    "report.html",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,8 @@ def export_event(
         documents: list[dict[str, Any]] = []
         revisions: dict[str, list[dict[str, Any]]] = {}
         report: list[ReportRound] = []
+        audit = read_audit(records.store)
+        appendix: list[AppendixRound] = []
         for state in states:
             mine = records.records(state.round)
             presses += mine
@@ -94,6 +107,7 @@ def export_event(
                 )
             documents.append(doc)
             report.append(ReportRound(state, doc))
+            appendix.append(appendix_round(state, doc, mine, audit))
     finally:
         records.close()
     out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +115,7 @@ def export_event(
         "results.csv": results_csv(documents),
         "votes.csv": votes_csv(sorted(presses, key=lambda r: r.id), seating.ledger, states),
         "pairings.csv": pairings_csv(seating.ledger),
+        "audit.csv": audit_csv(audit),
         "results.json": json.dumps(
             {
                 "rounds": [_summary(s) for s in states],
@@ -109,7 +124,7 @@ def export_event(
             },
             indent=2,
         ),
-        "report.html": render_report(agenda=agenda, rounds=report),
+        "report.html": render_report(agenda=agenda, rounds=report, appendix=appendix),
     }
     files = []
     for name, body in written.items():

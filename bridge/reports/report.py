@@ -19,6 +19,7 @@ import jinja2
 from bridge.event.agenda import Agenda, Theme
 from bridge.event.questions import Kind, Question
 from bridge.event.rounds import RoundState, Visibility
+from bridge.reports.appendix import AppendixRound, provenance
 
 TRACK_PX = 200.0  # a full bar: 100 % of votes cast, or the leading option's points
 BAR_PX = 12.0
@@ -284,13 +285,15 @@ def render_report(
     title: str | None = None,
     generated_at: dt.datetime | None = None,
     whole_event: bool = True,
+    appendix: Sequence[AppendixRound] = (),
 ) -> str:
     """The report as one self-contained HTML document: a cover, then a page per theme.
 
     Times print in the agenda's time zone, else in ``generated_at``'s (default: now, in this
     machine's zone). With an
     agenda and ``whole_event``, every agenda theme gets a page, "not voted" when no round of
-    it ran; ``whole_event=False`` makes a document of the given rounds only.
+    it ran; ``whole_event=False`` makes a document of the given rounds only. ``appendix``
+    adds a last page on how the results were produced (see :mod:`bridge.reports.appendix`).
     """
     generated = generated_at or dt.datetime.now()
     if generated.tzinfo is None:
@@ -317,6 +320,7 @@ def render_report(
         weighting=weighting,
         track_px=TRACK_PX,
         bar_px=BAR_PX,
+        appendix=[provenance(a, tz) for a in appendix],
     )
 
 

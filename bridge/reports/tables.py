@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Iterable
 from typing import Any
 
+from bridge.desk.audit import AuditEntry
 from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Record
@@ -111,6 +113,28 @@ def votes_csv(
                 "battery": "" if rec.battery is None else rec.battery,
                 "detail": rec.detail,
                 "removed": "reset" if since is not None and rec.t < since else "",
+            }
+        )
+    return out.getvalue()
+
+
+AUDIT_COLUMNS = ("id", "time", "role", "action", "round", "params")
+
+
+def audit_csv(entries: Iterable[AuditEntry]) -> str:
+    """The audit trail: every action with its time (UTC), role, round and parameters (JSON)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, AUDIT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for e in entries:
+        writer.writerow(
+            {
+                "id": e.id,
+                "time": iso(e.t),
+                "role": e.role,
+                "action": e.action,
+                "round": e.round or "",
+                "params": json.dumps(e.params, sort_keys=True, separators=(",", ":")),
             }
         )
     return out.getvalue()

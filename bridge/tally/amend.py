@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bridge.desk.audit import ORGANISER
 from bridge.desk.event_desk import EventDesk, seating_document
 from bridge.desk.store import EventStore
 from bridge.event.pairing import Pairing
@@ -192,4 +193,10 @@ async def amend_round(
     )
     opened = state.opened_at if state.opened_at is not None else at
     await archive.keep(doc, desk.pairings.during(opened, state.closed_at))
+    desk.audit.record(
+        ORGANISER,
+        "amend",
+        state.round,
+        {"by": amendment.by, "reason": amendment.reason, "revision": revision},
+    )
     return doc

@@ -52,6 +52,7 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
         "results.csv",
         "votes.csv",
         "pairings.csv",
+        "audit.csv",
         "results.json",
         "report.html",
     }

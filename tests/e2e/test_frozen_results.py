@@ -150,6 +150,8 @@ async def test_closed_results_stay_frozen_and_an_amendment_makes_revision_2(
                     svc.service.topics.round_results("q"),
                     lambda d: d.get("round") == "q" and d["revision"] == 2,
                 )
+                trail = (await http.get("/api/v1/audit")).json()
+                report = (await http.get("/api/v1/rounds/q/report.html")).text
                 service: Service = svc.service
                 assert service.archive is not None
                 kept_pairing = service.archive.pairing("q", 1)
@@ -185,6 +187,29 @@ async def test_closed_results_stay_frozen_and_an_amendment_makes_revision_2(
     assert [d["revision"] for d in revisions] == [1, 2]
     assert one == doc
 
+    # The audit trail has every action with its role; the report's appendix tells how the
+    # result was produced.
+    assert [(e["role"], e["action"]) for e in trail] == [
+        ("technician", "roster upload"),
+        ("host", "create"),
+        ("host", "open"),
+        ("technician", "pair"),
+        ("host", "close"),
+        ("technician", "roster upload"),
+        ("technician", "pair"),
+        ("organiser", "pairing corrected"),
+        ("organiser", "amend"),
+    ]
+    assert trail[3]["params"] == {"participant": "p6", "handset": h[7], "loaner": True}
+    assert trail[-1]["params"]["by"] == "chief technician"
+    assert trail[-1]["round"] == "q"
+    decisions = {v["decision"] for v in votes}
+    assert 'id="appendix"' in report
+    for decision in decisions:
+        n = sum(v["decision"] == decision for v in votes)
+        assert f'data-decision="{decision}" data-count="{n}"' in report
+    assert "amended by chief technician" in report
+
     # After a restart the amendment still stands, on MQTT too.
     async with running(settings.model_copy(update={"receivers": []})) as svc:
         tally = svc.service.tally
@@ -205,6 +230,9 @@ async def test_closed_results_stay_frozen_and_an_amendment_makes_revision_2(
     assert exported["revisions"]["q"][0] == doc
     rows = list(csv.DictReader(io.StringIO((out.folder / "results.csv").read_text())))
     assert {r["revision"] for r in rows} == {"2"}
+    audit = list(csv.DictReader(io.StringIO((out.folder / "audit.csv").read_text())))
+    assert [a["action"] for a in audit] == [e["action"] for e in trail]
+    assert "amended by chief technician" in (out.folder / "report.html").read_text()
     history = list(csv.DictReader(io.StringIO((out.folder / "pairings.csv").read_text())))
     assert any(r["handset"] == h[7] and r["loaner"] == "yes" for r in history)
     assert any(r["note"] == "amendment 2" for r in history)
