@@ -20,6 +20,7 @@ from bridge.event.pairing import Pairing, PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.event.votes import COUNTABLE, Decision, Policy, Record
 from bridge.press.intake import Intake
+from bridge.tally.disclosure import suppressed_groups
 from drivers.base import Press
 
 
@@ -261,8 +262,10 @@ class RoundTally:
                 groups.setdefault(seat[0], []).append(answer)
         question = self.state.question
         out: dict[str, Any] = {}
+        # Small groups, and enough others that subtracting from the totals yields none of them.
+        hidden = suppressed_groups({g: len(a) for g, a in groups.items()}, self.min_segment)
         for segment, group in sorted(groups.items()):
-            if len(group) < self.min_segment:
+            if segment in hidden:
                 # Not even the group's size: with it, a split could be worked out by others.
                 out[segment] = {"suppressed": True}
                 continue
