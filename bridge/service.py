@@ -37,6 +37,7 @@ from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
 from bridge.mqtt.mirror import PATTERNS as MIRRORED
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
+from bridge.press.anonymity import RoundKeys
 from bridge.press.intake import Intake
 from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
@@ -160,6 +161,8 @@ class Service:
                 publisher=self.publisher,
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
+                pairings=self._pairings,
+                seat_of=self._seat_of,
             )
             journal.on_commit = self.core.on_commit
             self.journal = journal
@@ -183,6 +186,7 @@ class Service:
                 grace_s=s.rounds.grace_s,
                 late_window_s=s.rounds.late_window_s,
                 unpaired=s.event.unpaired,
+                anonymous=s.event.anonymous,
                 agenda_file=s.event.agenda,
                 roster_file=s.event.roster,
             )
@@ -223,6 +227,11 @@ class Service:
             await self.broker.start()
         if self.journal is not None:
             self.journal.open()
+            if self.core is not None:  # anonymous rounds whose keys outlived a restart
+                journal = self.journal
+                self.core.keys = RoundKeys(
+                    journal.round_keys(), keep=journal.keep_key, forget=journal.forget_key
+                )
         if self.store is not None:
             self.store.open()
         if "bridge" in self.roles:
@@ -273,6 +282,8 @@ class Service:
         self._running = False
         receivers = [t for t in self._tasks if t.get_name().startswith("receiver-")]
         await _cancel(receivers)
+        if self.core is not None:
+            await self.core.close()
         log.debug("receivers stopped")
         timeout = self.settings.mqtt.publish_timeout_s
         if self.journal is not None and self.publisher is not None:
@@ -367,6 +378,9 @@ class Service:
 
     def _pairings(self) -> PairingLedger:
         return self.seats.ledger if self.seats is not None else _NO_PAIRINGS
+
+    def _seat_of(self, participant: str) -> tuple[str, str] | None:
+        return self.seats.seat_of(participant) if self.seats is not None else None
 
     async def _mirror(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)

@@ -105,6 +105,9 @@ class EventSettings(BaseModel):
     # shown to the technician, not counted) so that a delegate with two keypads votes once;
     # "count" counts them as the handset's own vote.
     unpaired: Unpaired = Unpaired.HOLD
+    # Rounds are anonymous (handsets and participants only as per-round pseudonyms) unless
+    # their agenda theme says otherwise; see docs/privacy.md.
+    anonymous: bool = False
 
 
 class ApiSettings(BaseModel):

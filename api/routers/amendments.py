@@ -56,6 +56,7 @@ async def amend(
     state = controller.get(round_id)
     final_results(service, state)
     presses = await asyncio.to_thread(records.records, round_id)
+    voted = await asyncio.to_thread(records.participants, state)
     try:
         doc = await amend_round(
             desk,
@@ -65,6 +66,7 @@ async def amend(
             body,
             echo_window_s=service.settings.dedup.echo_window_s,
             min_segment=service.settings.event.min_segment,
+            participants=voted,
         )
     except AmendmentError as exc:
         raise HTTPException(exc.status, str(exc)) from None

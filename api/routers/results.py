@@ -70,6 +70,7 @@ async def round_results(
     if state.status is not RoundStatus.CLOSED:
         raise HTTPException(409, f"round {round_id!r} is {state.status}; recount it once closed")
     presses = await asyncio.to_thread(records.records, round_id)
+    voted = await asyncio.to_thread(records.participants, state)
     return recount_results(
         presses,
         state,
@@ -78,6 +79,7 @@ async def round_results(
         echo_window_s=service.settings.dedup.echo_window_s,
         seating=service.seats,
         min_segment=service.settings.event.min_segment,
+        participants=voted,
     )
 
 

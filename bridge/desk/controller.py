@@ -47,12 +47,14 @@ class RoundController:
         grace_s: float = 2.0,
         late_window_s: float = 60.0,
         unpaired: Unpaired = Unpaired.HOLD,
+        anonymous: bool = False,
         agenda: Agenda | None = None,
     ) -> None:
         self._clock = clock
         self._on_change = on_change
         self._grace_s = grace_s
         self._unpaired = unpaired
+        self._anonymous = anonymous
         self._late_window_s = late_window_s
         self._rounds: dict[str, RoundState] = {}
         self._timers: dict[str, TimerHandle] = {}
@@ -93,6 +95,7 @@ class RoundController:
         fields.setdefault("grace_s", self._grace_s)
         fields.setdefault("late_window_s", self._late_window_s)
         fields.setdefault("unpaired", self._unpaired)
+        fields.setdefault("anonymous", self._anonymous)
         state = RoundState(round=round_id, **fields)
         state = self._commit(state, revision=(existing.revision + 1) if existing else 1)
         self._did("create", round_id, **_described(state))
@@ -121,6 +124,7 @@ class RoundController:
             visibility=first.visibility,
             paired_only=first.paired_only,
             unpaired=first.unpaired,
+            anonymous=first.anonymous,
             phases=first.phases,
             grace_s=first.grace_s,
             attempt=attempt + 1,
@@ -366,4 +370,5 @@ def _described(state: RoundState) -> dict[str, Any]:
         "paired_only": state.paired_only,
         "unpaired": state.unpaired.value,
         "grace_s": state.grace_s,
+        "anonymous": state.anonymous,
     }

@@ -71,6 +71,7 @@ class EventDesk:
         grace_s: float,
         late_window_s: float,
         unpaired: Unpaired = Unpaired.HOLD,
+        anonymous: bool = False,
         agenda_file: Path | None = None,
         roster_file: Path | None = None,
     ) -> None:
@@ -84,7 +85,12 @@ class EventDesk:
         self.pairings = PairingLedger()
         self._loaners: set[str] = set()
         self.controller = RoundController(
-            clock, on_round, grace_s=grace_s, late_window_s=late_window_s, unpaired=unpaired
+            clock,
+            on_round,
+            grace_s=grace_s,
+            late_window_s=late_window_s,
+            unpaired=unpaired,
+            anonymous=anonymous,
         )
         self.audit = AuditTrail(store, clock.time)
         self.controller.on_action = self.audit.record

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,16 @@ class Pairing(BaseModel):
 
     def covers(self, t: float) -> bool:
         return self.start <= t < (OPEN_END if self.end is None else self.end)
+
+
+class PairingView(Protocol):
+    """What deciding on a press needs of the pairing history."""
+
+    def holder_at(self, handset: str, t: float) -> str | None:
+        """The participant who held ``handset`` at ``t``, if anyone did."""
+
+    def roster_loaded_at(self, t: float) -> bool:
+        """Whether a roster with participants was loaded at ``t``."""
 
 
 class PairingLedger:

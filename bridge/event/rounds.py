@@ -80,6 +80,8 @@ class RoundState(BaseModel):
     paired_only: bool = False  # presses from handsets no participant holds are not counted
     # With a roster loaded: whether presses from handsets nobody holds are held or counted.
     unpaired: Unpaired = Unpaired.HOLD
+    # Handsets and participants journaled and published as per-round pseudonyms only.
+    anonymous: bool = False
     phases: tuple[PhasePlan, ...] = ()  # the theme's plan; empty for a round without one
     phase: PhaseName | None = None
     phase_started_at: float | None = None

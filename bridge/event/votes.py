@@ -48,7 +48,9 @@ class Record:
     """One journal row: a press (or a bad frame) with the decision taken on it.
 
     ``answer`` is the handset's answer after this press (for multi-select and ranking it
-    combines earlier presses); only countable decisions carry one.
+    combines earlier presses); only countable decisions carry one. In an anonymous round
+    ``handset`` is the handset's pseudonym and ``voter`` the pseudonym of the participant who
+    held it (see :mod:`bridge.press.anonymity`).
     """
 
     id: int
@@ -63,6 +65,7 @@ class Record:
     rssi: int | None = None
     battery: int | None = None
     detail: str = ""
+    voter: str | None = None
 
     def to_wire(self) -> dict[str, object]:
         """The compact form used in vote batches (absent values left out)."""
@@ -83,6 +86,8 @@ class Record:
             out["rssi"] = self.rssi
         if self.battery is not None:
             out["bat"] = self.battery
+        if self.voter is not None:
+            out["v"] = self.voter
         return out
 
     @classmethod
@@ -95,6 +100,7 @@ class Record:
 
         r = item.get("r")
         a = item.get("a")
+        v = item.get("v")
         return cls(
             id=int(item["id"]),  # type: ignore[call-overload]
             t=float(item["t"]),  # type: ignore[arg-type]
@@ -107,4 +113,5 @@ class Record:
             seq=opt_int("seq"),
             rssi=opt_int("rssi"),
             battery=opt_int("bat"),
+            voter=None if v is None else str(v),
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.event.pairing import PairingLedger
+from bridge.event.pairing import PairingLedger, PairingView
 from bridge.event.rounds import RoundState, RoundStatus, gate, holds_unpaired
 from bridge.event.votes import Decision, Record
 from drivers.base import BadFrame, Press
@@ -52,11 +52,11 @@ class Intake:
         self,
         *,
         echo_window_s: float = 2.0,
-        pairings: Callable[[], PairingLedger] | None = None,
+        pairings: Callable[[], PairingView] | None = None,
         grace_s: float | None = None,
     ) -> None:
         self.echo_window_s = echo_window_s
-        self._pairings = pairings or PairingLedger  # no roster: an empty history
+        self._pairings: Callable[[], PairingView] = pairings or PairingLedger  # no roster: empty
         self._grace_s = grace_s  # overrides every round's grace period (recounts)
         self._rounds: dict[str, RoundState] = {}
         self._current: RoundState | None = None
@@ -66,6 +66,15 @@ class Intake:
     @property
     def current(self) -> RoundState | None:
         return self._current
+
+    def state_of(self, round_id: str) -> RoundState | None:
+        return self._rounds.get(round_id)
+
+    def forget_round(self, round_id: str) -> None:
+        """Drop what this intake remembers of a round's handsets (an anonymous round's end)."""
+        for tracks in (self._tracks, self._held_tracks):
+            for k in [k for k in tracks if k[0] == round_id]:
+                del tracks[k]
 
     def update_round(self, state: RoundState) -> None:
         """Take a new round state; older revisions of a round than the one held are ignored."""

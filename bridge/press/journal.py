@@ -44,10 +44,21 @@ CREATE TABLE IF NOT EXISTS presses (
 );
 CREATE INDEX IF NOT EXISTS presses_round ON presses (round, id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Who voted in an anonymous round, never what or when: no time, and kept in key order.
+-- ``since``: the round's last reset (0 before any), whose presses alone count.
+CREATE TABLE IF NOT EXISTS participation (
+    round TEXT NOT NULL,
+    since REAL NOT NULL,
+    participant TEXT NOT NULL,
+    PRIMARY KEY (round, since, participant)
+) WITHOUT ROWID;
 """
 
-COLUMNS = "id, t, receiver, handset, key, decision, round, answer, seq, rssi, battery, detail"
-_INSERT = f"INSERT INTO presses ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+COLUMNS = (
+    "id, t, receiver, handset, key, decision, round, answer, seq, rssi, battery, detail, voter"
+)
+_INSERT = f"INSERT INTO presses ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+KEY_PREFIX = "round-key/"  # meta rows holding an anonymous round's pseudonym key
 
 
 class JournalError(Exception):
@@ -68,12 +79,15 @@ def _row(rec: Record) -> tuple[object, ...]:
         rec.rssi,
         rec.battery,
         rec.detail,
+        rec.voter,
     )
 
 
 # Rows come back in the column types of SCHEMA, so they need no conversion.
 def _record(row: tuple[Any, ...]) -> Record:
-    (id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail) = row
+    (id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail) = row[
+        :12
+    ]
     return Record(
         id_,
         t,
@@ -87,7 +101,29 @@ def _record(row: tuple[Any, ...]) -> Record:
         rssi,
         battery,
         detail,
+        row[12],
     )
+
+
+def _apply(db: sqlite3.Connection, others: list[tuple[str, str, str]]) -> bool:
+    """Write participation and key changes; True when a key was destroyed."""
+    forgotten = False
+    for kind, round_id, value in others:
+        if kind == "participated":
+            since, _, name = round_id.partition("/")
+            db.execute(
+                "INSERT OR IGNORE INTO participation (round, since, participant) VALUES (?, ?, ?)",
+                (name, float(since), value),
+            )
+        elif kind == "key":
+            db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
+                (KEY_PREFIX + round_id, value),
+            )
+        elif kind == "forget":
+            db.execute("DELETE FROM meta WHERE name = ?", (KEY_PREFIX + round_id,))
+            forgotten = True
+    return forgotten
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -98,6 +134,9 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(presses)")}
+        if "voter" not in columns:  # a journal written before anonymous rounds
+            db.execute("ALTER TABLE presses ADD COLUMN voter TEXT")
     except (OSError, sqlite3.Error) as exc:
         raise JournalError(
             f"journal {path} cannot be opened ({exc}); check [journal] path"
@@ -140,6 +179,7 @@ class Journal:
         """Open the database and start the writer; call from the event loop's thread."""
         self._loop = asyncio.get_running_loop()
         db = connect(self.path)
+        db.execute("PRAGMA secure_delete=ON")  # a destroyed round key is overwritten on disk
         (max_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM presses").fetchone()
         row = db.execute("SELECT value FROM meta WHERE name='published'").fetchone()
         self.published = int(row[0]) if row else 0
@@ -171,6 +211,44 @@ class Journal:
             raise JournalError(f"journal {self.path} failed: {self._failure}")
         self._appended += 1
         self._queue.put(rec)
+
+    def participated(self, round_id: str, since: float | None, participant: str) -> None:
+        """Record that ``participant`` voted in an anonymous round (not what, not when);
+        ``since`` is the round's last reset."""
+        self._queue.put(("participated", f"{since or 0.0!r}/{round_id}", participant))
+
+    def keep_key(self, round_id: str, key: bytes) -> None:
+        """Keep an anonymous round's pseudonym key until :meth:`forget_key` (restarts)."""
+        self._queue.put(("key", round_id, key.hex()))
+
+    def forget_key(self, round_id: str) -> None:
+        """Destroy a round's pseudonym key: overwritten in the file, the WAL truncated."""
+        self._queue.put(("forget", round_id, ""))
+
+    def round_keys(self) -> dict[str, bytes]:
+        """The pseudonym keys of anonymous rounds still kept."""
+        db = connect(self.path)
+        try:
+            rows = db.execute(
+                "SELECT name, value FROM meta WHERE substr(name, 1, ?) = ?",
+                (len(KEY_PREFIX), KEY_PREFIX),
+            ).fetchall()
+        finally:
+            db.close()
+        return {str(n).removeprefix(KEY_PREFIX): bytes.fromhex(str(v)) for n, v in rows}
+
+    def participants(self, round_id: str, since: float | None = None) -> list[str]:
+        """Who voted in an anonymous round since its last reset, in ID order."""
+        db = connect(self.path)
+        try:
+            rows = db.execute(
+                "SELECT participant FROM participation WHERE round = ? AND since = ? "
+                "ORDER BY participant",
+                (round_id, since or 0.0),
+            ).fetchall()
+        finally:
+            db.close()
+        return [str(r[0]) for r in rows]
 
     def mark_published(self, record_id: int) -> None:
         """Remember that every record up to ``record_id`` reached the broker."""
@@ -218,14 +296,17 @@ class Journal:
         while not stop:
             batch: list[Record] = []
             published: int | None = None
+            others: list[tuple[str, str, str]] = []
             item = self._queue.get()
             while True:
                 if item is _STOP:
                     stop = True
                 elif isinstance(item, Record):
                     batch.append(item)
-                elif isinstance(item, tuple):
+                elif isinstance(item, tuple) and item[0] == "published":
                     published = max(published or 0, int(item[1]))
+                elif isinstance(item, tuple):
+                    others.append(item)
                 if stop or len(batch) >= self._commit_max:
                     break
                 try:
@@ -237,7 +318,7 @@ class Journal:
                         item = self._queue.get(timeout=self._linger)
                     except queue.Empty:
                         break
-            if not batch and published is None:
+            if not batch and published is None and not others:
                 continue
             try:
                 db.execute("BEGIN")
@@ -250,7 +331,11 @@ class Journal:
                         "WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
                         (str(published),),
                     )
+                forgotten = _apply(db, others)
                 db.execute("COMMIT")
+                if forgotten:
+                    # The key's old page versions leave the WAL; secure_delete zeroed it.
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 log.critical("journal %s: write failed: %s", self.path, exc)
                 self._failure = exc

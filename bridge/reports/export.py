@@ -104,6 +104,7 @@ def export_event(
                     grace_s=grace_s,
                     seating=seating,
                     min_segment=min_segment,
+                    participants=records.participants(state),
                 )
             documents.append(doc)
             report.append(ReportRound(state, doc))

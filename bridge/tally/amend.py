@@ -117,6 +117,7 @@ def amended_results(
     seating: Seating,
     echo_window_s: float,
     min_segment: int,
+    participants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The next revision of ``previous``: the round recounted under its own rules, with the
     pairing history ``seating`` holds (the amendment's corrections already in it)."""
@@ -127,6 +128,7 @@ def amended_results(
         seating=seating,
         heard=previous.get("turnout", {}).get("heard"),
         min_segment=min_segment,
+        participants=participants,
     )
     revision = int(previous.get("revision", 0)) + 1
     doc.pop("recount", None)
@@ -160,6 +162,7 @@ async def amend_round(
     *,
     echo_window_s: float,
     min_segment: int,
+    participants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Make ``amendment`` to the round's final results: its pairings go into the history (for
     every later recount), the round is recounted, and the new revision is kept."""
@@ -190,6 +193,7 @@ async def amend_round(
         seating=SeatingPlan(seating_document(desk.roster, desk.pairings)),
         echo_window_s=echo_window_s,
         min_segment=min_segment,
+        participants=participants,
     )
     opened = state.opened_at if state.opened_at is not None else at
     await archive.keep(doc, desk.pairings.during(opened, state.closed_at))

@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bridge.event.pairing import Pairing, PairingLedger
+from bridge.event.pairing import Pairing, PairingLedger, PairingView
 from bridge.event.rounds import RoundState
 from bridge.event.votes import COUNTABLE, Decision, Policy, Record
+from bridge.press.anonymity import is_participant_pseudonym
 from bridge.press.intake import Intake
 from bridge.tally.disclosure import suppressed_groups
 from drivers.base import Press
@@ -83,6 +84,8 @@ PARTICIPANT = "p:"  # handset IDs never hold a colon, so the two kinds of voter 
 def voter_of(rec: Record, seating: Seating | None) -> str:
     """Whose vote a countable record is: its handset's holder at the press's time, else the
     handset itself (a round that counts unpaired handsets)."""
+    if rec.voter is not None:  # an anonymous round's: the holder's pseudonym
+        return rec.voter
     if seating is not None:
         participant = seating.ledger.holder_at(rec.handset, rec.t)
         if participant is not None:
@@ -112,6 +115,10 @@ class RoundTally:
     final: bool = False
     revision: int = 0
     frozen: dict[str, Any] | None = None  # the final results document, fixed when final
+    # Anonymous rounds: who voted comes apart from the answers, as tables' turnout from the
+    # bridges, or as the participants journaled (a recount).
+    turnout: dict[str, int] = field(default_factory=dict)
+    participants: set[str] | None = None
     _high: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -243,11 +250,15 @@ class RoundTally:
         }
         # Which tables have voted says who voted, never what: it stays while results are hidden.
         out["tables"] = self._tables(answers)
+        if state.anonymous:
+            out["anonymous"] = True
         if full:
             out["counts"] = {k: _num(v) for k, v in self.counts.items()}
             out["percent"] = summary.get("percent", {})
             out["summary"] = summary
-            out["segments"] = self._segments(answers)
+            # An anonymous round is not broken down by group: a small table or segment
+            # would come close to naming its voters.
+            out["segments"] = {} if state.anonymous else self._segments(answers)
         else:
             out["hidden"] = True
         return out
@@ -282,6 +293,16 @@ class RoundTally:
             }
         return out
 
+    def _anonymous_turnout(self) -> dict[str, int]:
+        if self.participants is None or self.seating is None:
+            return dict(self.turnout)
+        voted: dict[str, int] = {}
+        for participant in self.participants:
+            seat = self.seating.seat_of(participant)
+            if seat is not None and seat[1]:
+                voted[seat[1]] = voted.get(seat[1], 0) + 1
+        return voted
+
     def _seat(self, voter: str) -> tuple[str, str] | None:
         if self.seating is None or not voter.startswith(PARTICIPANT):
             return None
@@ -290,11 +311,14 @@ class RoundTally:
     def _tables(self, answers: dict[str, str]) -> dict[str, Any]:
         if self.seating is None:
             return {}
-        voted: dict[str, int] = {}
-        for voter in answers:
-            seat = self._seat(voter)
-            if seat is not None:
-                voted[seat[1]] = voted.get(seat[1], 0) + 1
+        if self.state.anonymous:
+            voted = self._anonymous_turnout()
+        else:
+            voted = {}
+            for voter in answers:
+                seat = self._seat(voter)
+                if seat is not None:
+                    voted[seat[1]] = voted.get(seat[1], 0) + 1
         return {
             table: {
                 "seated": seated,
@@ -327,6 +351,7 @@ def recount(
     echo_window_s: float = 2.0,
     seating: Seating | None = None,
     min_segment: int = 5,
+    participants: Iterable[str] | None = None,
 ) -> RoundTally:
     """The round's tally recomputed from journaled presses, optionally under other rules.
 
@@ -337,13 +362,34 @@ def recount(
     """
     if policy is not None:
         state = state.model_copy(update={"policy": policy})
+    records = list(records)
     ledger = seating.ledger if seating is not None else PairingLedger()
-    intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s, pairings=lambda: ledger)
+    pairings: PairingView = RecordedPairings(records, ledger) if state.anonymous else ledger
+    intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s, pairings=lambda: pairings)
     intake.update_round(state)
     tally = RoundTally(state, seating=seating, min_segment=min_segment)
+    if participants is not None:
+        tally.participants = set(participants)
     for rec in records:
         if rec.decision is Decision.BAD_FRAME:
             continue
         press = Press(rec.receiver, rec.handset, rec.key, rec.t, rec.seq, rec.rssi, rec.battery)
-        tally.apply(intake.decide(press, rec.id))
+        again = intake.decide(press, rec.id)
+        again.voter = rec.voter
+        tally.apply(again)
     return tally
+
+
+class RecordedPairings:
+    """The pairing of an anonymous round as its records carry it: a press was a participant's
+    when its voter is a participant's pseudonym (the handsets are pseudonyms too)."""
+
+    def __init__(self, records: Iterable[Record], ledger: PairingLedger) -> None:
+        self._paired = {(r.handset, r.t) for r in records if is_participant_pseudonym(r.voter)}
+        self._ledger = ledger
+
+    def holder_at(self, handset: str, t: float) -> str | None:
+        return "(a participant)" if (handset, t) in self._paired else None
+
+    def roster_loaded_at(self, t: float) -> bool:
+        return self._ledger.roster_loaded_at(t)

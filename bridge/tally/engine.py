@@ -70,6 +70,8 @@ class TallyEngine:
         link.subscribe(topics.all_round_states, self._on_state)
         link.subscribe(topics.roster, self._on_roster)
         link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+        link.subscribe(topics.all_round_turnouts, self._on_turnout)
+        self._turnouts: dict[str, dict[str, dict[str, int]]] = {}  # round -> bridge -> tables
 
     # Input.
 
@@ -91,6 +93,7 @@ class TallyEngine:
             self.tallies[state.round] = tally
             for source, rec in self._orphans.pop(state.round, []):
                 tally.apply(rec, source)
+            self._take_turnout(tally)
         else:
             was_closed = tally.state.status is RoundStatus.CLOSED
             tally.set_state(state)
@@ -129,6 +132,32 @@ class TallyEngine:
             for round_id, tally in self.tallies.items():
                 if not tally.final:
                     self._mark(round_id)
+
+    def _on_turnout(self, message: aiomqtt.Message) -> None:
+        """An anonymous round's turnout by table from a bridge (who voted, not what)."""
+        try:
+            doc = json.loads(payload_bytes(message))
+            round_id, bridge = str(doc["round"]), str(doc.get("bridge", ""))
+            tables = {str(t): int(n) for t, n in dict(doc["tables"]).items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("ignoring malformed turnout on %s: %s", message.topic, exc)
+            return
+        self._turnouts.setdefault(round_id, {})[bridge] = tables
+        tally = self.tallies.get(round_id)
+        if tally is not None:
+            self._take_turnout(tally)
+
+    def _take_turnout(self, tally: RoundTally) -> None:
+        turnouts = self._turnouts.get(tally.state.round)
+        if tally.final or not turnouts:
+            return
+        total: dict[str, int] = {}
+        for tables in turnouts.values():
+            for table, n in tables.items():
+                total[table] = total.get(table, 0) + n
+        tally.turnout = total
+        tally.participants = None  # the bridges' counts include what the journal held
+        self._mark(tally.state.round)
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
         try:
@@ -269,6 +298,9 @@ class TallyEngine:
             rounds = await asyncio.to_thread(records.rounds)
             for state in rounds:
                 self.update_round(state)
+                if state.anonymous:  # who voted, as journaled apart from the answers
+                    voted = await asyncio.to_thread(records.participants, state)
+                    self.tallies[state.round].participants = set(voted or ())
                 journaled = await asyncio.to_thread(records.records, state.round)
                 # What the bridge's publisher sent: duplicates and bad frames stay behind.
                 self.apply([r for r in journaled if r.decision in PUBLISHED], source)

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 from bridge.clock import ManualClock
 from bridge.desk.controller import RoundController, RoundError
 from bridge.desk.event_desk import held_handsets, seating_document
-from bridge.event.pairing import PairingLedger
+from bridge.event.pairing import PairingLedger, PairingView
 from bridge.event.questions import Question
 from bridge.event.roster import Participant, Roster, RosterError
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Decision, Policy, Record, Unpaired
+from bridge.press.anonymity import RoundKeys
 from bridge.press.intake import Intake
-from bridge.tally.count import RoundTally, SeatingPlan, recount
+from bridge.tally.count import RecordedPairings, RoundTally, SeatingPlan, recount
 from drivers.base import Press
 
 QUESTIONS = [
@@ -118,10 +119,10 @@ def test_recount_under_the_live_rules_equals_the_live_tally(
 
 
 def _decisions(
-    journal: list[Record], final: RoundState, seating: SeatingPlan | None = None
+    journal: list[Record], final: RoundState, pairings: PairingView | None = None
 ) -> list[Decision]:
-    ledger = seating.ledger if seating is not None else PairingLedger()
-    intake = Intake(echo_window_s=2.0, pairings=lambda: ledger)
+    view: PairingView = pairings if pairings is not None else PairingLedger()
+    intake = Intake(echo_window_s=2.0, pairings=lambda: view)
     intake.update_round(final)
     return [
         intake.decide(Press(r.receiver, r.handset, r.key, r.t, r.seq), r.id).decision
@@ -189,6 +190,7 @@ class Desk:
     question=st.sampled_from(QUESTIONS),
     policy=st.sampled_from(list(Policy)),
     rule=st.sampled_from(["hold", "count", "paired_only"]),
+    anonymous=st.booleans(),
     grace=st.floats(0, 3),
     initial=st.dictionaries(st.sampled_from(HANDSETS), st.sampled_from(sorted(PEOPLE))),
     steps=st.lists(
@@ -208,13 +210,15 @@ def test_recount_equals_live_with_pairing_swaps_held_presses_and_resets(
     question: Question,
     policy: Policy,
     rule: str,
+    anonymous: bool,
     grace: float,
     initial: dict[str, str],
     steps: list[PressStep | HostStep | PairStep | ResetStep],
 ) -> None:
-    """Paired-only and hold/count rounds, handsets swapped, loaned, paired after a held press,
-    rounds reset and reopened: the recount from the journal, with the stored pairing
-    history, equals the live tally, and a participant never has two votes."""
+    """Paired-only and hold/count rounds, anonymous or not, handsets swapped, loaned, paired
+    after a held press, rounds reset and reopened: the recount from the journal, with the
+    stored pairing history (an anonymous round's: its pseudonyms), equals the live tally,
+    and a participant never has two votes."""
     clock = ManualClock(1_000.0)
     desk = Desk(clock, initial)
     intake = Intake(echo_window_s=2.0, pairings=lambda: desk.ledger)
@@ -237,7 +241,10 @@ def test_recount_equals_live_with_pairing_swaps_held_presses_and_resets(
         "policy": policy,
         "paired_only": rule == "paired_only",
         "unpaired": Unpaired.COUNT if rule == "count" else Unpaired.HOLD,
+        "anonymous": anonymous,
     }
+    keys = RoundKeys()
+    voted: set[str] = set()  # who voted, as the bridge journals it apart in anonymous rounds
     controller = RoundController(clock, changed, grace_s=grace)
     state = controller.open("r", duration_s=None, **fields)
     live = RoundTally(state, seating=desk.seating())
@@ -251,6 +258,7 @@ def test_recount_equals_live_with_pairing_swaps_held_presses_and_resets(
             with contextlib.suppress(RoundError):
                 controller.close("r")
             controller.reset("r")
+            voted.clear()  # who voted is kept per reset of the round
             clock.advance(0.001)
             controller.open("r", timer=False)
             continue
@@ -265,6 +273,12 @@ def test_recount_equals_live_with_pairing_swaps_held_presses_and_resets(
             seq = seqs[step.handset] = (seqs.get(step.handset, 0) + 1) % 256
         press = Press(step.receiver, step.handset, step.key, clock.time(), seq)
         rec = intake.decide(press, next(ids))
+        if anonymous:  # as the bridge journals and publishes it
+            holder = desk.ledger.holder_at(rec.handset, rec.t)
+            keys.pseudonymise(rec, holder)
+            if rec.decision in (Decision.COUNTED, Decision.CHANGED) and holder is not None:
+                voted.add(holder)
+            live.participants = set(voted)
         journal.append(rec)
         live.apply(rec)
     if controller.get("r").status.value in ("open", "paused"):
@@ -272,7 +286,8 @@ def test_recount_equals_live_with_pairing_swaps_held_presses_and_resets(
     final = controller.get("r")
     seating = desk.seating()
 
-    again = recount(journal, final, seating=seating)
+    participants = sorted(voted) if anonymous else None
+    again = recount(journal, final, seating=seating, participants=participants)
     assert again.answers() == live.answers()
     assert again.counts == live.counts
     live_doc, again_doc = live.snapshot(now=0.0), again.snapshot(now=0.0)
@@ -280,14 +295,19 @@ def test_recount_equals_live_with_pairing_swaps_held_presses_and_resets(
         assert again_doc[part] == live_doc[part]
     # Presses from before the last reset are out of the round (``closed`` when recounted).
     kept = [r for r in journal if final.since is None or r.t >= final.since]
-    assert [r.decision for r in kept] == _decisions(kept, final, seating)
+    pairings = RecordedPairings(kept, seating.ledger) if anonymous else seating.ledger
+    assert [r.decision for r in kept] == _decisions(kept, final, pairings)
     swapped = any(
         len({p.handset for p in desk.ledger.pairings if p.participant == who}) > 1 for who in PEOPLE
     )
     event("a handset swapped" if swapped else "no swap")
     event("presses held" if live.decisions.get("unknown_handset") else "none held")
     # One vote per person: a participant's presses from several handsets make one voter.
-    voters = [v for v in live.answers() if v.startswith("p:")]
+    person = "~p" if anonymous else "p:"
+    voters = [v for v in live.answers() if v.startswith(person)]
     assert len(voters) == len(set(voters)) <= len(PEOPLE)
     if rule != "count":
-        assert all(v.startswith("p:") for v in live.answers())
+        assert all(v.startswith(person) for v in live.answers())
+    if anonymous:  # nothing journaled names a handset or a participant
+        assert not {r.handset for r in journal} & set(HANDSETS)
+        assert all(r.voter is not None and r.voter.startswith("~") for r in journal)
