@@ -65,6 +65,7 @@ class HandsetHealth:
     receiver: str
     last_heard: float
     presses: int = 0
+    held: int = 0  # presses held because nobody held the handset: the technician pairs it
     rssi: int | None = None
     battery: int | None = None
 
@@ -182,6 +183,8 @@ class BridgeCore:
                 self._anonymise(rec, event.receiver, state)
             self.journal.append(rec)
             self._heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
+            if rec.decision is Decision.UNKNOWN_HANDSET:
+                self.handsets[event.handset].held += 1
         elif isinstance(event, Presence):
             handset = self.aliases.resolve(event.handset)
             self._heard(handset, event.receiver, event.t, event.rssi, event.battery, 0)
@@ -270,6 +273,7 @@ class BridgeCore:
                     "rx": h.receiver,
                     "last": round(h.last_heard, 3),
                     "presses": h.presses,
+                    "held": h.held,
                     "rssi": h.rssi,
                     "bat": h.battery,
                 }

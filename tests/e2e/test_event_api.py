@@ -143,6 +143,9 @@ async def test_a_theme_round_from_presentation_to_exported_results(
     assert revote["round"] == "infrastructure-2"
     assert revote["attempt"] == 2
     assert next(h for h in handset_table if h["handset"] == delegates[0])["participant"] == "p001"
+    unpaired = next(h for h in handset_table if h["handset"] == stranger)
+    assert unpaired["participant"] is None
+    assert unpaired["held"] >= 1  # shown to the technician, who can pair it
 
 
 def _one_press(handset: str, offset: float = 0.0) -> VotePlan:
