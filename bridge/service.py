@@ -43,9 +43,9 @@ from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
 from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
-from bridge.tally.amend import ResultsArchive
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
+from bridge.tally.kept import KeptResults
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 
@@ -96,8 +96,7 @@ class Service:
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
-        self.archive: ResultsArchive | None = None  # every revision of final results (api role)
-        self.amendments: dict[str, dict[str, Any]] = {}  # the latest amended results by round
+        self.kept: KeptResults | None = None  # every revision of final results (api role)
         self._states: asyncio.Queue[RoundState] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
@@ -191,7 +190,7 @@ class Service:
                 roster_file=s.event.roster,
             )
             self.desk.roster_listeners.append(self._seating_changed)
-            self.archive = ResultsArchive(self.store)
+            self.kept = KeptResults(self.desk, self.link, topics, self.tally)
             RequestHandler(self.link, topics, s.bridge_id, self.desk)
 
     @property
@@ -242,11 +241,8 @@ class Service:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
                 self._round_changed(state)
-                latest = self.archive.latest(state.round) if self.archive is not None else None
-                if latest is not None and "amendment" in latest:
-                    self.amendments[state.round] = latest
-                    if self.tally is not None:
-                        self.tally.amended(latest)
+            if self.kept is not None:
+                self.kept.restore(self.desk.controller.all())
         if self.core is not None and self.publisher is not None:
             await self._publish_bridge_state("online")
             self.core.republish_unconfirmed()
@@ -395,40 +391,8 @@ class Service:
         self.mirror.update(relative, doc)
         parts = relative.split("/")
         is_results = parts[0] == "round" and parts[-1] == "results"
-        if self.archive is not None and doc is not None and is_results:
-            await self._keep_results(parts[1], doc)
-
-    async def _keep_results(self, round_id: str, doc: dict[str, Any]) -> None:
-        """Keep each revision of a round's final results, with the pairing of the round.
-
-        Exports take the kept results; hidden ones are kept from this process's tally engine
-        when it runs one, else recounted from the journal.
-        """
-        assert self.archive is not None
-        assert self.desk is not None
-        if doc.get("hidden"):
-            full = self.tally.results(round_id) if self.tally is not None else None
-            if full is None:
-                return
-            doc = full
-        state = self.desk.controller.find(round_id)
-        pairings = []
-        if state is not None and state.opened_at is not None:
-            pairings = self.desk.pairings.during(state.opened_at, state.closed_at)
-        await self.archive.keep(doc, pairings)
-
-    async def amended(self, doc: dict[str, Any]) -> None:
-        """An amendment's new revision: it is the round's results from now on, published."""
-        round_id = str(doc["round"])
-        self.amendments[round_id] = doc
-        if self.tally is not None:
-            self.tally.amended(doc)
-        await self.link.publish(
-            self.topics.round_results(round_id),
-            json.dumps(doc, separators=(",", ":")),
-            qos=1,
-            retain=True,
-        )
+        if self.kept is not None and doc is not None and is_results:
+            await self.kept.published(parts[1], doc)
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings
@@ -472,7 +436,7 @@ class Service:
     def results(self, round_id: str) -> dict[str, Any] | None:
         """The round's final results (its latest amendment, if any), or None while it is
         open or settling."""
-        amended = self.amendments.get(round_id)
+        amended = self.kept.amendments.get(round_id) if self.kept is not None else None
         if amended is not None:
             return amended
         if self.tally is not None:

@@ -16,9 +16,9 @@ router = APIRouter(tags=["results"])
 
 
 def _archive(service: Service) -> ResultsArchive:
-    if service.archive is None:
+    if service.kept is None:
         raise HTTPException(503, "this process does not run the api role (results archive)")
-    return service.archive
+    return service.kept.archive
 
 
 @router.get("/rounds/{round_id}/revisions")
@@ -70,5 +70,6 @@ async def amend(
         )
     except AmendmentError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    await service.amended(doc)
+    assert service.kept is not None
+    await service.kept.amended(doc)
     return doc

@@ -153,8 +153,8 @@ async def test_closed_results_stay_frozen_and_an_amendment_makes_revision_2(
                 trail = (await http.get("/api/v1/audit")).json()
                 report = (await http.get("/api/v1/rounds/q/report.html")).text
                 service: Service = svc.service
-                assert service.archive is not None
-                kept_pairing = service.archive.pairing("q", 1)
+                assert service.kept is not None
+                kept_pairing = service.kept.archive.pairing("q", 1)
         finally:
             playing.cancel()
             await asyncio.gather(playing, return_exceptions=True)
@@ -210,17 +210,20 @@ async def test_closed_results_stay_frozen_and_an_amendment_makes_revision_2(
         assert f'data-decision="{decision}" data-count="{n}"' in report
     assert "amended by chief technician" in report
 
-    # After a restart the amendment still stands, on MQTT too.
-    async with running(settings.model_copy(update={"receivers": []})) as svc:
-        tally = svc.service.tally
-        assert tally is not None
-        await svc.until(lambda: tally.results("q") is not None, "results final again")
-        restarted = tally.results("q")
-        republished = await svc.retained(
-            svc.service.topics.round_results("q"), lambda d: d.get("round") == "q"
-        )
-    assert restarted == body
-    assert republished["revision"] == 2, republished
+    # After a restart the amendment still stands, on MQTT too. Only a broker that starts
+    # empty (the embedded one) shows that the restarted service published it again; a
+    # Mosquitto still holds the retained revision 2 from before.
+    if broker == "embedded":
+        async with running(settings.model_copy(update={"receivers": []})) as svc:
+            tally = svc.service.tally
+            assert tally is not None
+            await svc.until(lambda: tally.results("q") is not None, "results final again")
+            restarted = tally.results("q")
+            republished = await svc.retained(
+                svc.service.topics.round_results("q"), lambda d: d.get("round") == "q"
+            )
+        assert restarted == body
+        assert republished["revision"] == 2, republished
 
     # Both revisions are exported.
     out = export_event(settings.journal.path, tmp_path / "export")
