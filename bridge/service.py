@@ -142,6 +142,7 @@ class Service:
                 s.journal.path,
                 commit_interval_ms=s.journal.commit_interval_ms,
                 commit_max=s.journal.commit_max,
+                key_purge_wait_ms=s.journal.key_purge_wait_ms,
             )
             self.publisher = VotePublisher(
                 self.link,
@@ -186,6 +187,7 @@ class Service:
                 late_window_s=s.rounds.late_window_s,
                 unpaired=s.event.unpaired,
                 anonymous=s.event.anonymous,
+                audit_params_max=s.event.audit_params_max,
                 agenda_file=s.event.agenda,
                 roster_file=s.event.roster,
             )

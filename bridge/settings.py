@@ -73,6 +73,10 @@ class JournalSettings(BaseModel):
     path: Path = Path("var/journal.sqlite3")
     commit_interval_ms: int = Field(20, ge=1, le=2000)
     commit_max: int = Field(2000, ge=1)
+    # When an anonymous round's key is destroyed, the WAL is truncated so that the key's old
+    # pages leave the files; while an export holds the file, the next commits try again,
+    # each waiting at most this long so that presses are not held up.
+    key_purge_wait_ms: int = Field(50, ge=0, le=5000)
 
 
 class DedupSettings(BaseModel):
@@ -108,6 +112,11 @@ class EventSettings(BaseModel):
     # Rounds are anonymous (handsets and participants only as per-round pseudonyms) unless
     # their agenda theme says otherwise; see docs/privacy.md.
     anonymous: bool = False
+    # An amendment puts at most this many pairings right; more is a new roster, not a fix.
+    amendment_pairings_max: int = Field(50, ge=1, le=1000)
+    # Characters of parameters the audit trail keeps per action (a roster upload's lists of
+    # added and removed participants are cut there).
+    audit_params_max: int = Field(4000, ge=200, le=100000)
 
 
 class ApiSettings(BaseModel):

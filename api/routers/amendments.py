@@ -67,6 +67,7 @@ async def amend(
             echo_window_s=service.settings.dedup.echo_window_s,
             min_segment=service.settings.event.min_segment,
             participants=voted,
+            pairings_max=service.settings.event.amendment_pairings_max,
         )
     except AmendmentError as exc:
         raise HTTPException(exc.status, str(exc)) from None

@@ -23,8 +23,6 @@ TECHNICIAN = "technician"  # roster and pairing
 ORGANISER = "organiser"  # amendments of final results
 TIMER = "timer"  # the voting timer closing a round at its deadline
 
-MAX_PARAMS = 4000  # characters of parameters kept per entry (a roster upload is summarised)
-
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -44,16 +42,19 @@ ActionListener = Callable[[str, str, "str | None", dict[str, Any]], None]
 class AuditTrail:
     """Appends actions to the event store's ``audit`` table and reads them back."""
 
-    def __init__(self, store: EventStore, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: EventStore, clock: Callable[[], float], *, params_max: int = 4000
+    ) -> None:
         self.store = store
         self._clock = clock
+        self._params_max = params_max  # [event] audit_params_max
         self.failures = 0
 
     def record(self, role: str, action: str, round_id: str | None, params: dict[str, Any]) -> None:
         """Keep one action (written in order, without waiting for the disk)."""
         body = json.dumps(params, separators=(",", ":"), sort_keys=True, default=str)
-        if len(body) > MAX_PARAMS:
-            body = json.dumps({"truncated": body[:MAX_PARAMS]})
+        if len(body) > self._params_max:
+            body = json.dumps({"truncated": body[: self._params_max]})
         future = self.store.submit(
             "INSERT INTO audit (t, role, action, round, params) VALUES (?, ?, ?, ?, ?)",
             (self._clock(), role, action, round_id, body),

@@ -72,6 +72,7 @@ class EventDesk:
         late_window_s: float,
         unpaired: Unpaired = Unpaired.HOLD,
         anonymous: bool = False,
+        audit_params_max: int = 4000,
         agenda_file: Path | None = None,
         roster_file: Path | None = None,
     ) -> None:
@@ -92,7 +93,7 @@ class EventDesk:
             unpaired=unpaired,
             anonymous=anonymous,
         )
-        self.audit = AuditTrail(store, clock.time)
+        self.audit = AuditTrail(store, clock.time, params_max=audit_params_max)
         self.controller.on_action = self.audit.record
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}

@@ -105,6 +105,18 @@ def _record(row: tuple[Any, ...]) -> Record:
     )
 
 
+def _purge_wal(db: sqlite3.Connection, wait_ms: int) -> bool:
+    """Move the WAL into the database and truncate it, so a destroyed key's old page
+    versions leave the files (secure_delete zeroed the row itself). True when a reader held
+    the file and it is to be tried again after the next commit; presses never wait long."""
+    db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+    try:
+        (busy, _, _) = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        db.execute("PRAGMA busy_timeout=5000")
+    return bool(busy)
+
+
 def _apply(db: sqlite3.Connection, others: list[tuple[str, str, str]]) -> bool:
     """Write participation and key changes; True when a key was destroyed."""
     forgotten = False
@@ -157,8 +169,10 @@ class Journal:
         commit_interval_ms: int = 5,
         commit_max: int = 2000,
         on_commit: Callable[[list[Record]], None] | None = None,
+        key_purge_wait_ms: int = 50,
     ) -> None:
         self.path = path
+        self._purge_wait_ms = key_purge_wait_ms
         self._linger = commit_interval_ms / 1000.0
         self._commit_max = commit_max
         self.on_commit = on_commit  # told which records are durable, on the event loop
@@ -293,6 +307,7 @@ class Journal:
 
     def _writer(self, db: sqlite3.Connection) -> None:
         stop = False
+        purge = False  # a destroyed key's old pages may still be in the WAL
         while not stop:
             batch: list[Record] = []
             published: int | None = None
@@ -331,11 +346,10 @@ class Journal:
                         "WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
                         (str(published),),
                     )
-                forgotten = _apply(db, others)
+                purge = _apply(db, others) or purge
                 db.execute("COMMIT")
-                if forgotten:
-                    # The key's old page versions leave the WAL; secure_delete zeroed it.
-                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                if purge:
+                    purge = _purge_wal(db, self._purge_wait_ms)
             except sqlite3.Error as exc:
                 log.critical("journal %s: write failed: %s", self.path, exc)
                 self._failure = exc

@@ -219,7 +219,12 @@ class BridgeCore:
             seat = self._seat_of(participant)
             if seat is not None and seat[1]:
                 tables[seat[1]] = tables.get(seat[1], 0) + 1
-        return {"round": round_id, "bridge": self.bridge_id, "tables": dict(sorted(tables.items()))}
+        return {
+            "round": round_id,
+            "since": since,  # the round's last reset: turnout of earlier ones does not count
+            "bridge": self.bridge_id,
+            "tables": dict(sorted(tables.items())),
+        }
 
     def _forget_later(self, state: RoundState) -> None:
         """Destroy an anonymous round's key once no press can count in it any more."""

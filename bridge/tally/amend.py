@@ -29,7 +29,7 @@ from bridge.tally.results import RESULTS_DOC, recount_results
 from drivers.ids import HandsetIdError, parse_handset_id
 
 REVISION = re.compile(r"@(\d{4,})$")
-MAX_CORRECTIONS = 50  # pairings one amendment may put right; more is a new roster, not a fix
+HARD_CORRECTIONS = 1000  # what a request may carry at all; [event] amendment_pairings_max
 
 
 class Amendment(BaseModel):
@@ -39,7 +39,7 @@ class Amendment(BaseModel):
 
     by: str = Field(min_length=1, max_length=80)
     reason: str = Field(min_length=1, max_length=500)
-    pairings: list[Pairing] = Field(default_factory=list, max_length=MAX_CORRECTIONS)
+    pairings: list[Pairing] = Field(default_factory=list, max_length=HARD_CORRECTIONS)
 
     @model_validator(mode="after")
     def _check(self) -> Amendment:
@@ -163,9 +163,16 @@ async def amend_round(
     echo_window_s: float,
     min_segment: int,
     participants: Sequence[str] | None = None,
+    pairings_max: int = 50,
 ) -> dict[str, Any]:
     """Make ``amendment`` to the round's final results: its pairings go into the history (for
     every later recount), the round is recounted, and the new revision is kept."""
+    if len(amendment.pairings) > pairings_max:
+        raise AmendmentError(
+            f"an amendment puts at most {pairings_max} pairings right, got "
+            f"{len(amendment.pairings)} ([event] amendment_pairings_max)",
+            422,
+        )
     previous = archive.latest(state.round)
     if previous is None:
         raise AmendmentError(

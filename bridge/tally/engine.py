@@ -71,7 +71,8 @@ class TallyEngine:
         link.subscribe(topics.roster, self._on_roster)
         link.subscribe(topics.all_bridge_handsets, self._on_handsets)
         link.subscribe(topics.all_round_turnouts, self._on_turnout)
-        self._turnouts: dict[str, dict[str, dict[str, int]]] = {}  # round -> bridge -> tables
+        # round -> bridge -> (the round's last reset, voters by table)
+        self._turnouts: dict[str, dict[str, tuple[float | None, dict[str, int]]]] = {}
 
     # Input.
 
@@ -139,10 +140,11 @@ class TallyEngine:
             doc = json.loads(payload_bytes(message))
             round_id, bridge = str(doc["round"]), str(doc.get("bridge", ""))
             tables = {str(t): int(n) for t, n in dict(doc["tables"]).items()}
+            since = None if doc.get("since") is None else float(doc["since"])
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring malformed turnout on %s: %s", message.topic, exc)
             return
-        self._turnouts.setdefault(round_id, {})[bridge] = tables
+        self._turnouts.setdefault(round_id, {})[bridge] = (since, tables)
         tally = self.tallies.get(round_id)
         if tally is not None:
             self._take_turnout(tally)
@@ -152,7 +154,9 @@ class TallyEngine:
         if tally.final or not turnouts:
             return
         total: dict[str, int] = {}
-        for tables in turnouts.values():
+        for since, tables in turnouts.values():
+            if since != tally.state.since:
+                continue  # from before the round's last reset
             for table, n in tables.items():
                 total[table] = total.get(table, 0) + n
         tally.turnout = total

@@ -134,6 +134,13 @@ async def test_closed_results_stay_frozen_and_an_amendment_makes_revision_2(
                 )
                 assert unknown.status_code == 422
                 assert "p99" in unknown.json()["detail"]
+                correction = {"handset": h[6], "participant": "p7", "start": opened}
+                too_many = await http.post(
+                    "/api/v1/rounds/q/amendments",
+                    json={"by": "x", "reason": "y", "pairings": [correction] * 51},
+                )
+                assert too_many.status_code == 422
+                assert "amendment_pairings_max" in too_many.json()["detail"]
                 amendment = {
                     "by": "chief technician",
                     "reason": "p7 held her keypad all along; it was not paired at registration",

@@ -50,12 +50,12 @@ def test_an_amendment_names_who_and_why_and_checks_its_pairings() -> None:
                 "pairings": [{"handset": "428071B4", "participant": "p1", "start": 1}],
             }
         )
-    with pytest.raises(ValidationError, match="at most 50"):
+    with pytest.raises(ValidationError, match="at most 1000"):
         Amendment.model_validate(
             {
                 "by": "x",
                 "reason": "y",
-                "pairings": [{"handset": "428071B3", "participant": "p1", "start": 1}] * 51,
+                "pairings": [{"handset": "428071B3", "participant": "p1", "start": 1}] * 1001,
             }
         )
     ok = Amendment.model_validate(
