@@ -56,13 +56,20 @@ class PairingLedger:
     ) -> None:
         self.pairings: list[Pairing] = list(pairings)
         self.loaded: list[tuple[float, float | None]] = list(loaded)
+        self._by_handset: dict[str, list[Pairing]] | None = None  # built on the first query
 
     # Queries.
 
     def holder_at(self, handset: str, t: float) -> str | None:
-        """The participant who held ``handset`` at ``t``, if anyone did."""
-        for p in reversed(self.pairings):
-            if p.handset == handset and p.covers(t):
+        """The participant who held ``handset`` at ``t``, if anyone did (the pairing added
+        last wins, so an amendment's correction takes precedence)."""
+        if self._by_handset is None:
+            index: dict[str, list[Pairing]] = {}
+            for p in self.pairings:
+                index.setdefault(p.handset, []).append(p)
+            self._by_handset = index
+        for p in reversed(self._by_handset.get(handset, ())):
+            if p.covers(t):
                 return p.participant
         return None
 
@@ -101,6 +108,7 @@ class PairingLedger:
         started. ``participants`` is how many the roster has (0: no roster loaded).
         """
         loaner_set = set(loaners)
+        self._by_handset = None
         out: list[Pairing] = []
         for i, p in enumerate(self.pairings):
             if p.end is None and held.get(p.handset) != p.participant:
@@ -127,6 +135,7 @@ class PairingLedger:
     def add(self, pairing: Pairing) -> None:
         """Record a pairing as given (an amendment's correction of the past)."""
         self.pairings.append(pairing)
+        self._by_handset = None
 
     # Documents.
 
