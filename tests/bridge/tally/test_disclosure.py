@@ -84,15 +84,15 @@ def test_no_suppressed_figure_can_be_derived_from_totals_and_published_groups(
     groups: dict[str, list[str]], outsiders: list[str], min_segment: int
 ) -> None:
     doc = published_document(groups, outsiders, min_segment)
-    segments: dict[str, dict[str, object]] = doc["segments"]  # type: ignore[assignment]
+    segments: dict[str, dict[str, object]] = doc["segments"]
     published = {g: s for g, s in segments.items() if not s["suppressed"]}
     hidden = sorted(set(segments) - set(published))
     assert set(segments) == set(groups)
     for g, seg in published.items():  # what is published is right, and big enough
         assert seg["voters"] == len(groups[g]) >= min_segment
         assert seg["counts"] == {k: groups[g].count(k) for k in KEYS}
-    total = Counter(doc["counts"]) | Counter()  # type: ignore[arg-type]
-    total["voters"] = doc["voters"]  # type: ignore[assignment]
+    total = Counter(doc["counts"]) | Counter()
+    total["voters"] = doc["voters"]
     # The one who subtracts knows the totals, every published group, and (to be safe) the
     # voters who belong to no group; they try every combination of published groups.
     known_outside = vector(outsiders)
@@ -101,8 +101,8 @@ def test_no_suppressed_figure_can_be_derived_from_totals_and_published_groups(
             residual = Counter(total)
             residual.subtract(known_outside)
             for g in subtracted:
-                residual.subtract(Counter(published[g]["counts"]))  # type: ignore[arg-type]
-                residual["voters"] -= published[g]["voters"]  # type: ignore[operator]
+                residual.subtract(Counter(published[g]["counts"]))
+                residual["voters"] -= published[g]["voters"]
             # What the residual sums, beyond the groups it still holds that are published.
             unknown = hidden
             if not unknown:
@@ -116,8 +116,8 @@ def test_no_suppressed_figure_can_be_derived_from_totals_and_published_groups(
                 figure = vector(groups[g])
                 left = Counter(residual)
                 for other in set(published) - set(subtracted):
-                    left.subtract(Counter(published[other]["counts"]))  # type: ignore[arg-type]
-                    left["voters"] -= published[other]["voters"]  # type: ignore[operator]
+                    left.subtract(Counter(published[other]["counts"]))
+                    left["voters"] -= published[other]["voters"]
                 assert +left != +figure or voters == len(groups[g])
 
 
@@ -130,10 +130,10 @@ def test_the_municipality_of_three_can_no_longer_be_subtracted_out() -> None:
     }
     doc = published_document(groups, [], 5)
     segments = doc["segments"]
-    assert segments["small-town"] == {"suppressed": True}  # type: ignore[index]
-    assert segments["suburb"] == {"suppressed": True}  # type: ignore[index]
-    assert segments["city"]["voters"] == 6  # type: ignore[index]
-    assert segments["coast"]["voters"] == 7  # type: ignore[index]
+    assert segments["small-town"] == {"suppressed": True}
+    assert segments["suburb"] == {"suppressed": True}
+    assert segments["city"]["voters"] == 6
+    assert segments["coast"]["voters"] == 7
 
 
 def test_suppression_picks_the_smallest_complements() -> None:
