@@ -76,6 +76,14 @@ class Hall:
         assert r.status_code == 200, r.text
         return r.json()
 
+    async def get_once_there(self, path: str) -> Any:
+        """``path``'s document, or ``{}`` while it does not exist yet (a click in flight)."""
+        r = await self.http.get(path)
+        if r.status_code == 404:
+            return {}
+        assert r.status_code == 200, r.text
+        return r.json()
+
     async def page(
         self, browser: Browser, path: str, width: int = 1600, height: int = 900, via: str = ""
     ) -> Page:

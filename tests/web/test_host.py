@@ -18,7 +18,7 @@ ROUND = "/api/v1/rounds/infrastructure"
 async def round_where(h: Hall, want: dict[str, Any], what: str) -> dict[str, Any]:
     """The round's state once every field in ``want`` has that value."""
     state: dict[str, Any] = await eventually(
-        lambda: h.get(ROUND), lambda s: all(s.get(k) == v for k, v in want.items()), what
+        lambda: h.get_once_there(ROUND), lambda s: all(s.get(k) == v for k, v in want.items()), what
     )
     return state
 
@@ -115,8 +115,8 @@ async def test_the_host_reveals_hidden_results(tmp_path: Path, browser: Browser)
         await page.fill("#duration", "60")
         await page.click("#btn-open")
         state = await eventually(
-            lambda: h.get("/api/v1/rounds/business-areas"),
-            lambda s: s["status"] == "open",
+            lambda: h.get_once_there("/api/v1/rounds/business-areas"),
+            lambda s: s.get("status") == "open",
             "voting open",
         )
         assert state["deadline"] - state["windows"][0]["start"] == 60
@@ -126,8 +126,8 @@ async def test_the_host_reveals_hidden_results(tmp_path: Path, browser: Browser)
         await expect(page.locator("#round-status")).to_have_text("closed · results hidden")
         await page.click("#btn-reveal")
         await eventually(
-            lambda: h.get("/api/v1/rounds/business-areas"),
-            lambda s: s["revealed"] is True,
+            lambda: h.get_once_there("/api/v1/rounds/business-areas"),
+            lambda s: s.get("revealed") is True,
             "revealed",
         )
         await expect(page.locator("#btn-reveal")).to_have_text("Hide results")
