@@ -16,6 +16,8 @@ from api.auth import token_guard
 from api.deps import Refusal, request_locale
 from api.routers import (
     agenda,
+    amendments,
+    audit,
     health,
     language,
     metrics,
@@ -85,7 +87,18 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     )
     if settings.api.token:
         app.middleware("http")(token_guard(settings.api.token))
-    for module in (health, language, agenda, rounds, results, people, technician, stream):
+    for module in (
+        health,
+        language,
+        agenda,
+        rounds,
+        results,
+        amendments,
+        audit,
+        people,
+        technician,
+        stream,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(stream.ws_router)
     app.include_router(metrics.router)

@@ -2,7 +2,8 @@
 
 Reading the state of rounds (the display, the stream, tallies, results, the agenda, health)
 stays open, so a display in the hall needs no secret. Everything that changes something, and
-what names people or their handsets (participants, pairing, handsets, per-press CSV), needs
+what names people or their handsets (participants, pairing, handsets, the audit trail,
+per-press CSV), needs
 ``Authorization: Bearer <token>`` or ``?token=<token>`` (for links a browser follows itself).
 """
 
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERSONAL = re.compile(
-    r"^/api/v1/(participants|pairing|handsets|rollcall|votes\.csv|rounds/[^/]+/votes\.csv)"
+    r"^/api/v1/(participants|pairing|handsets|rollcall|audit|votes\.csv|rounds/[^/]+/votes\.csv)"
 )
 
 

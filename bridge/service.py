@@ -30,6 +30,7 @@ from bridge.desk.controller import RoundController
 from bridge.desk.event_desk import EventDesk
 from bridge.desk.requests import RequestHandler
 from bridge.desk.store import EventStore
+from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.health import health_report, latest_sightings
 from bridge.mqtt.broker import EmbeddedBroker
@@ -37,6 +38,7 @@ from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
 from bridge.mqtt.mirror import PATTERNS as MIRRORED
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
+from bridge.press.anonymity import RoundKeys
 from bridge.press.intake import Intake
 from bridge.press.journal import Journal, JournalHealth
 from bridge.press.publisher import VotePublisher
@@ -45,16 +47,17 @@ from bridge.press.watch import FaultWatch
 from bridge.settings import ConfigError, Settings
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
+from bridge.tally.kept import KeptResults
 from bridge.tally.lease import Lease
 from bridge.tally.ledger import Ledger
 from bridge.tally.receipts import Receipts
-from bridge.tally.results import RESULTS_DOC
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 
 log = logging.getLogger(__name__)
 
 ROLES = ("bridge", "tally", "api")
+_NO_PAIRINGS = PairingLedger()  # before any roster arrives
 STOP_GRACE_S = 1.0  # how long a stopping task may take to clean up before it is cut short
 
 
@@ -107,6 +110,7 @@ class Service:
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
+        self.kept: KeptResults | None = None  # every revision of final results (api role)
         # Round states, and the IDs of rounds deleted, in the order the controller made them.
         self._states: asyncio.Queue[RoundState | str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -156,6 +160,7 @@ class Service:
                 retry_ms=s.journal.retry_ms,
                 min_free_mb=s.journal.min_free_mb,
                 on_health=self._journal_health,
+                key_purge_wait_ms=s.journal.key_purge_wait_ms,
             )
             self.publisher = VotePublisher(
                 self.link,
@@ -172,11 +177,13 @@ class Service:
                 link=self.link,
                 topics=topics,
                 journal=journal,
-                intake=Intake(echo_window_s=s.dedup.echo_window_s, known=self._paired),
+                intake=Intake(echo_window_s=s.dedup.echo_window_s, pairings=self._pairings),
                 publisher=self.publisher,
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
                 watch=FaultWatch(s.faults),
+                pairings=self._pairings,
+                seat_of=self._seat_of,
             )
             journal.on_commit = self.core.on_commit
             self.journal = journal
@@ -220,10 +227,14 @@ class Service:
                 on_round_deleted=self._states.put_nowait,
                 grace_s=s.rounds.grace_s,
                 late_window_s=s.rounds.late_window_s,
+                unpaired=s.event.unpaired,
+                anonymous=s.event.anonymous,
+                audit_params_max=s.event.audit_params_max,
                 agenda_file=s.event.agenda,
                 roster_file=s.event.roster,
             )
             self.desk.roster_listeners.append(self._seating_changed)
+            self.kept = KeptResults(self.desk, self.link, topics, self.tally)
             RequestHandler(self.link, topics, s.bridge_id, self.desk)
 
     @property
@@ -259,6 +270,11 @@ class Service:
             await self.broker.start()
         if self.journal is not None:
             self.journal.open()
+            if self.core is not None:  # anonymous rounds whose keys outlived a restart
+                journal = self.journal
+                self.core.keys = RoundKeys(
+                    journal.round_keys(), keep=journal.keep_key, forget=journal.forget_key
+                )
         if self.store is not None:
             self.store.open()
         if "bridge" in self.roles:
@@ -269,6 +285,8 @@ class Service:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
                 self._round_changed(state)
+            if self.kept is not None:
+                self.kept.restore(self.desk.controller.all())
         if self.core is not None and self.desk is None:
             await self._learn_rounds()
         if self.core is not None and self.publisher is not None:
@@ -316,6 +334,8 @@ class Service:
         self._running = False
         receivers = [t for t in self._tasks if t.get_name().startswith("receiver-")]
         await _cancel(receivers)
+        if self.core is not None:
+            await self.core.close()
         log.debug("receivers stopped")
         timeout = self.settings.mqtt.publish_timeout_s
         if self.journal is not None and self.publisher is not None:
@@ -482,8 +502,11 @@ class Service:
         if self.tally is not None:
             self.tally.set_seating(self.seats)
 
-    def _paired(self, handset: str) -> bool:
-        return self.seats is not None and self.seats.seat_of(handset) is not None
+    def _pairings(self) -> PairingLedger:
+        return self.seats.ledger if self.seats is not None else _NO_PAIRINGS
+
+    def _seat_of(self, participant: str) -> tuple[str, str] | None:
+        return self.seats.seat_of(participant) if self.seats is not None else None
 
     async def _mirror(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)
@@ -505,15 +528,9 @@ class Service:
                 return
             self._epochs[relative] = epoch
         self.mirror.update(relative, doc)
-        if (
-            self.desk is not None
-            and doc is not None
-            and parts[0] == "round"
-            and parts[-1] == "results"
-            and not doc.get("hidden")
-        ):
-            # Exports take the published results; hidden ones they recount from the journal.
-            await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
+        is_results = parts[0] == "round" and parts[-1] == "results"
+        if self.kept is not None and doc is not None and is_results:
+            await self.kept.published(parts[1], doc)
 
     def _journal_health(self, health: JournalHealth) -> None:
         """The journal failed, recovered or runs low on space: say so on the bridge's state."""
@@ -565,7 +582,11 @@ class Service:
         return doc
 
     def results(self, round_id: str) -> dict[str, Any] | None:
-        """The round's final results, or None while it is open or settling."""
+        """The round's final results (its latest amendment, if any), or None while it is
+        open or settling."""
+        amended = self.kept.amendments.get(round_id) if self.kept is not None else None
+        if amended is not None:
+            return amended
         if self.tally is not None:
             return self.tally.results(round_id)
         doc: dict[str, Any] | None = self.mirror.latest.get(f"round/{round_id}/results")

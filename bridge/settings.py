@@ -20,7 +20,7 @@ from pydantic_settings import (
 )
 
 from bridge.event.language import Language
-from bridge.event.votes import Policy
+from bridge.event.votes import Policy, Unpaired
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "arsbridge.toml"
 
@@ -92,6 +92,10 @@ class JournalSettings(Section):
     retry_ms: int = Field(500, ge=10, le=60_000)
     # Free space on the journal's file system below which /health warns (0: never).
     min_free_mb: int = Field(100, ge=0)
+    # When an anonymous round's key is destroyed, the WAL is truncated so that the key's old
+    # pages leave the files; while an export holds the file, the next commits try again,
+    # each waiting at most this long so that presses are not held up.
+    key_purge_wait_ms: int = Field(50, ge=0, le=5000)
 
 
 class DedupSettings(Section):
@@ -168,6 +172,18 @@ class EventSettings(Section):
     # The language of the pages, the report, the exports and the API's messages ("en" or
     # "da"); each page can switch, and a request can ask for another with ?lang=.
     language: Language = Language.EN
+    # With a roster loaded, presses from handsets no participant holds are held (journaled,
+    # shown to the technician, not counted) so that a delegate with two keypads votes once;
+    # "count" counts them as the handset's own vote.
+    unpaired: Unpaired = Unpaired.HOLD
+    # Rounds are anonymous (handsets and participants only as per-round pseudonyms) unless
+    # their agenda theme says otherwise; see docs/privacy.md.
+    anonymous: bool = False
+    # An amendment puts at most this many pairings right; more is a new roster, not a fix.
+    amendment_pairings_max: int = Field(50, ge=1, le=1000)
+    # Characters of parameters the audit trail keeps per action (a roster upload's lists of
+    # added and removed participants are cut there).
+    audit_params_max: int = Field(4000, ge=200, le=100000)
 
 
 class ApiSettings(Section):

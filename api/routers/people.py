@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import DeskDep, Refusal, ServiceDep
 from bridge.event.roster import Participant
 from bridge.event.roster_files import read_roster
+from bridge.reports.tables import pairings_csv
 
 router = APIRouter(tags=["participants"])
 
@@ -21,6 +24,7 @@ class Pairing(BaseModel):
 
     participant: str
     handset: str
+    loaner: bool = False  # a spare handed out for a while; ended by pairing another or none
 
 
 class NextHandset(BaseModel):
@@ -93,8 +97,20 @@ async def delete_participant(participant_id: str, desk: DeskDep) -> None:
 
 @router.post("/pairing")
 async def pair(body: Pairing, desk: DeskDep) -> Participant:
-    """Give a participant a handset by its printed ID."""
-    return await desk.pair(body.participant, body.handset)
+    """Give a participant a handset by its printed ID; the pairing it replaces ends now."""
+    return await desk.pair(body.participant, body.handset, loaner=body.loaner)
+
+
+@router.get("/pairings")
+async def pairing_history(desk: DeskDep) -> dict[str, Any]:
+    """Every pairing there has been: handset, participant, start, end, loaner."""
+    return desk.pairings.to_doc()
+
+
+@router.get("/pairings.csv")
+async def pairing_history_csv(desk: DeskDep) -> Response:
+    """The pairing history as CSV, one row per pairing."""
+    return Response(pairings_csv(desk.pairings), media_type="text/csv; charset=utf-8")
 
 
 @router.post("/pairing/next")

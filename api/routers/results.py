@@ -17,13 +17,15 @@ from api.deps import (
     RoundId,
     ServiceDep,
 )
+from bridge.desk.event_desk import EventDesk
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Policy
+from bridge.reports.appendix import AppendixRound, appendix_round
 from bridge.reports.report import ReportRound, render_report
 from bridge.reports.tables import groups_csv, in_order, results_csv, votes_csv
 from bridge.reports.workbook import results_workbook
 from bridge.service import Service
-from bridge.tally.results import recount_results
+from bridge.tally.results import EventRecords, recount_results
 
 router = APIRouter(tags=["results"])
 
@@ -70,6 +72,7 @@ async def round_results(
     if state.status is not RoundStatus.CLOSED:
         raise Refusal(409, "recount_closed", round=round_id, state=state.status.value)
     presses = await asyncio.to_thread(records.records, round_id)
+    voted = await asyncio.to_thread(records.participants, state)
     return recount_results(
         presses,
         state,
@@ -78,6 +81,7 @@ async def round_results(
         echo_window_s=service.settings.dedup.echo_window_s,
         seating=service.seats,
         min_segment=service.settings.event.min_segment,
+        participants=voted,
     )
 
 
@@ -109,10 +113,11 @@ async def round_votes_csv(
     lang: LocaleDep,
 ) -> Response:
     """Every press of the round with its time, receiver, handset, key and decision."""
-    controller.get(round_id)
+    state = controller.get(round_id)
     presses = await asyncio.to_thread(records.records, round_id)
-    roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(presses, roster, lang), CSV, f"{round_id}-votes.csv")
+    pairings = service.desk.pairings if service.desk is not None else None
+    body = votes_csv(presses, pairings, [state], lang)
+    return _attachment(body, CSV, f"{round_id}-votes.csv")
 
 
 def _published(service: Service, controller: ControllerDep) -> list[dict[str, Any]]:
@@ -157,8 +162,9 @@ async def event_votes_csv(
     presses = []
     for state in controller.all():
         presses += await asyncio.to_thread(records.records, state.round)
-    roster = service.desk.roster if service.desk is not None else None
-    return _attachment(votes_csv(in_order(presses), roster, lang), CSV, "votes.csv")
+    pairings = service.desk.pairings if service.desk is not None else None
+    body = votes_csv(in_order(presses), pairings, controller.all(), lang)
+    return _attachment(body, CSV, "votes.csv")
 
 
 def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRound]:
@@ -169,15 +175,32 @@ def _report_rounds(service: Service, states: list[RoundState]) -> list[ReportRou
     ]
 
 
+def _appendix(
+    rounds: list[ReportRound], records: EventRecords, desk: EventDesk
+) -> list[AppendixRound]:
+    """How the shown results were produced: rules, windows, presses by decision, actions."""
+    audit = desk.audit.entries()
+    return [
+        appendix_round(r.state, r.results, records.records(r.state.round), audit)
+        for r in rounds
+        if r.results
+    ]
+
+
 @router.get("/report.html", response_class=HTMLResponse)
 async def event_report(
-    service: ServiceDep, controller: ControllerDep, desk: DeskDep, lang: LocaleDep
+    service: ServiceDep,
+    controller: ControllerDep,
+    desk: DeskDep,
+    records: RecordsDep,
+    lang: LocaleDep,
 ) -> str:
-    """The printable report of the whole event: a cover, then one page per theme."""
+    """The printable report of the whole event: a cover, one page per theme, and an appendix
+    on how the results were produced."""
+    rounds = _report_rounds(service, controller.all())
+    appendix = await asyncio.to_thread(_appendix, rounds, records, desk)
     return render_report(
-        agenda=desk.agenda,
-        rounds=_report_rounds(service, controller.all()),
-        language=lang.language,
+        agenda=desk.agenda, rounds=rounds, appendix=appendix, language=lang.language
     )
 
 
@@ -187,13 +210,16 @@ async def round_report(
     service: ServiceDep,
     controller: ControllerDep,
     desk: DeskDep,
+    records: RecordsDep,
     lang: LocaleDep,
 ) -> str:
-    """The printable report of one round."""
-    state = controller.get(round_id)
+    """The printable report of one round, with its appendix."""
+    rounds = _report_rounds(service, [controller.get(round_id)])
+    appendix = await asyncio.to_thread(_appendix, rounds, records, desk)
     return render_report(
         agenda=desk.agenda,
-        rounds=_report_rounds(service, [state]),
+        rounds=rounds,
         whole_event=False,
+        appendix=appendix,
         language=lang.language,
     )

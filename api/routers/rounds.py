@@ -26,6 +26,7 @@ class RoundFields(BaseModel):
     policy: Policy | None = None
     visibility: Visibility | None = None
     paired_only: bool | None = None
+    anonymous: bool | None = None
     grace_s: float | None = Field(None, ge=0, le=60)
 
     def fields(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from bridge.clock import Clock, TimerHandle
 from bridge.event.agenda import Agenda
 from bridge.event.language import Locale, locale
 from bridge.event.rounds import PhaseName, RoundState, RoundStatus, Window
+from bridge.event.votes import Unpaired
 
 ACTIVE = (RoundStatus.OPEN, RoundStatus.PAUSED)
 
@@ -47,6 +48,8 @@ class RoundError(Exception):
 
 StateListener = Callable[[RoundState], None]
 Deleted = Callable[[str], None]
+# (role, action, round, parameters): what the audit trail records of each command.
+ActionListener = Callable[[str, str, str | None, dict[str, Any]], None]
 
 
 class RoundController:
@@ -59,6 +62,8 @@ class RoundController:
         *,
         grace_s: float = 2.0,
         late_window_s: float = 60.0,
+        unpaired: Unpaired = Unpaired.HOLD,
+        anonymous: bool = False,
         agenda: Agenda | None = None,
         on_delete: Deleted | None = None,
     ) -> None:
@@ -66,11 +71,18 @@ class RoundController:
         self._on_change = on_change
         self._on_delete = on_delete
         self._grace_s = grace_s
+        self._unpaired = unpaired
+        self._anonymous = anonymous
         self._late_window_s = late_window_s
         self._rounds: dict[str, RoundState] = {}
         self._timers: dict[str, TimerHandle] = {}
         self.agenda = agenda
         self.current: str | None = None
+        self.on_action: ActionListener | None = None
+
+    def _did(self, action: str, round_id: str, role: str = "host", **params: Any) -> None:
+        if self.on_action is not None:
+            self.on_action(role, action, round_id, params)
 
     # Queries.
 
@@ -110,8 +122,12 @@ class RoundController:
             fields.setdefault("attempt", int(suffix) if suffix.isdigit() else 1)
         fields.setdefault("grace_s", self._grace_s)
         fields.setdefault("late_window_s", self._late_window_s)
+        fields.setdefault("unpaired", self._unpaired)
+        fields.setdefault("anonymous", self._anonymous)
         state = RoundState(round=round_id, **fields)
-        return self._commit(state, revision=(existing.revision + 1) if existing else 1)
+        state = self._commit(state, revision=(existing.revision + 1) if existing else 1)
+        self._did("create", round_id, **_described(state))
+        return state
 
     def _ready(self, round_id: str, fields: dict[str, Any]) -> RoundState:
         """The round to open or move on: an existing one, an agenda theme's, or one that
@@ -144,6 +160,7 @@ class RoundController:
             raise RoundError("revote_unclosed", round=round_id, state=first.status.value)
         theme = first.theme or first.round
         attempt = max(s.attempt for s in self._rounds.values() if (s.theme or s.round) == theme)
+        self._did("revote", round_id, new_round=f"{theme}-{attempt + 1}")
         return self.create(
             f"{theme}-{attempt + 1}",
             theme=theme,
@@ -152,6 +169,8 @@ class RoundController:
             policy=first.policy,
             visibility=first.visibility,
             paired_only=first.paired_only,
+            unpaired=first.unpaired,
+            anonymous=first.anonymous,
             phases=first.phases,
             grace_s=first.grace_s,
             attempt=attempt + 1,
@@ -191,12 +210,14 @@ class RoundController:
         )
         self.current = round_id
         self._arm(new)
+        self._did("open", round_id, duration_s=duration_s, timer=timer, deadline=deadline)
         return self._commit(new)
 
     def close(self, round_id: str) -> RoundState:
         state = self.started(round_id)
         if state.status not in ACTIVE:
             raise RoundError("closes_open", round=round_id, state=state.status.value)
+        self._did("close", round_id)
         return self._close(state)
 
     def extend(self, round_id: str, seconds: float) -> RoundState:
@@ -206,9 +227,11 @@ class RoundController:
         state = self.started(round_id)
         if state.status is RoundStatus.PAUSED:
             remaining = (state.remaining_s or 0.0) + seconds
+            self._did("extend", round_id, seconds=seconds)
             return self._commit(state.model_copy(update={"remaining_s": remaining}))
         if state.status is not RoundStatus.OPEN:
             raise RoundError("extends_open", round=round_id, state=state.status.value)
+        self._did("extend", round_id, seconds=seconds)
         base = state.deadline if state.deadline is not None else self._clock.time()
         new = state.model_copy(update={"deadline": base + seconds})
         self._arm(new)
@@ -223,6 +246,7 @@ class RoundController:
         windows = [*state.windows[:-1], Window(start=state.windows[-1].start, end=now)]
         remaining = None if state.deadline is None else max(0.0, state.deadline - now)
         self._disarm(round_id)
+        self._did("pause", round_id, remaining_s=remaining)
         return self._commit(
             state.model_copy(
                 update={
@@ -241,6 +265,7 @@ class RoundController:
             raise RoundError("resumes_paused", round=round_id, state=state.status.value)
         now = self._clock.time()
         deadline = None if state.remaining_s is None else now + state.remaining_s
+        self._did("resume", round_id, deadline=deadline)
         new = state.model_copy(
             update={
                 "status": RoundStatus.OPEN,
@@ -258,6 +283,7 @@ class RoundController:
         if state.status in ACTIVE:
             raise RoundError("reset_active", round=round_id, state=state.status.value)
         self._disarm(round_id)
+        self._did("reset", round_id, since=self._clock.time())
         return self._commit(
             state.model_copy(
                 update={
@@ -279,6 +305,7 @@ class RoundController:
     def set_phase(self, round_id: str, phase: PhaseName, **fields: Any) -> RoundState:
         """Move a round to ``phase``: voting opens it, results closes it."""
         if phase is PhaseName.VOTING:
+            self._did("phase", round_id, phase=phase.value)
             return self.open(round_id, **fields)
         state = (
             self._ready(round_id, fields)
@@ -289,6 +316,8 @@ class RoundController:
             raise RoundError("no_phase", status=422, round=round_id, phase=phase.value)
         if phase is PhaseName.RESULTS:
             if state.status in ACTIVE:
+                self._did("phase", round_id, phase=phase.value)
+                self._did("close", round_id)
                 return self._close(state)
             if state.status is RoundStatus.READY:
                 raise RoundError("not_voted_yet", round=round_id)
@@ -298,12 +327,14 @@ class RoundController:
             )
         else:
             self.current = round_id
+        self._did("phase", round_id, phase=phase.value)
         return self._commit(
             state.model_copy(update={"phase": phase, "phase_started_at": self._clock.time()})
         )
 
     def reveal(self, round_id: str, revealed: bool = True) -> RoundState:
         """Show (or hide again) the results of a round whose visibility is ``hidden``."""
+        self._did("reveal", round_id, revealed=revealed)
         return self._commit(self.started(round_id).model_copy(update={"revealed": revealed}))
 
     # Restart.
@@ -360,6 +391,7 @@ class RoundController:
             current = self._rounds.get(round_id)
             if current is not None and current.status is RoundStatus.OPEN:
                 # Closed at the deadline itself, however late the callback ran.
+                self._did("close", round_id, role="timer", at=current.deadline)
                 self._close(current, at=current.deadline)
 
         self._timers[round_id] = self._clock.call_at(state.deadline, expire)
@@ -376,3 +408,17 @@ class RoundController:
         self._rounds[state.round] = state
         self._on_change(state)
         return state
+
+
+def _described(state: RoundState) -> dict[str, Any]:
+    """What the audit trail keeps of a round's definition: how it asks and counts."""
+    return {
+        "question": state.question.kind.value,
+        "options": list(state.question.keys),
+        "policy": state.policy.value,
+        "visibility": state.visibility.value,
+        "paired_only": state.paired_only,
+        "unpaired": state.unpaired.value,
+        "grace_s": state.grace_s,
+        "anonymous": state.anonymous,
+    }

@@ -1,4 +1,5 @@
-"""The event's own records beside the press journal: round states, the agenda, the roster.
+"""The event's own records beside the press journal: round states, the agenda, the roster,
+the results archive and the audit trail.
 
 They live in the journal's SQLite file, so one file holds everything an export or a recount
 needs. Writes are rare (a round changes a few times a minute) and go through one worker
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bridge.event.rounds import RoundState
 from bridge.press.journal import connect
@@ -23,10 +25,19 @@ CREATE TABLE IF NOT EXISTS rounds (
     state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    t REAL NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    round TEXT,
+    params TEXT NOT NULL
+);
 """
 
 AGENDA = "agenda"
 ROSTER = "roster"
+PAIRINGS = "pairings"  # the pairing history, bridge.event.pairing.PairingLedger as JSON
 
 
 class EventStore:
@@ -83,10 +94,14 @@ class EventStore:
         )
 
     async def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        await asyncio.wrap_future(self.submit(sql, args))
+
+    def submit(self, sql: str, args: tuple[object, ...]) -> Future[None]:
+        """Hand a write to the writer now, without waiting for it (the audit trail)."""
         db = self._conn()
         assert self._writer is not None
         # One worker: writes run one at a time, in the order they were asked for.
-        await asyncio.get_running_loop().run_in_executor(self._writer, _execute, db, sql, args)
+        return self._writer.submit(_execute, db, sql, args)
 
     # Reading.
 
@@ -98,6 +113,25 @@ class EventStore:
     def document(self, name: str) -> str | None:
         row = self._conn().execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
+
+    def audit_rows(self, round_id: str | None = None) -> list[tuple[Any, ...]]:
+        """Rows of the audit trail in order (see :mod:`bridge.desk.audit`)."""
+        sql = "SELECT id, t, role, action, round, params FROM audit"
+        if round_id is None:
+            return self._conn().execute(sql + " ORDER BY id").fetchall()
+        return self._conn().execute(sql + " WHERE round = ? ORDER BY id", (round_id,)).fetchall()
+
+    def documents(self, prefix: str) -> list[tuple[str, str]]:
+        """``(name, body)`` of every document whose name starts with ``prefix``, by name."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT name, body FROM documents WHERE substr(name, 1, ?) = ? ORDER BY name",
+                (len(prefix), prefix),
+            )
+            .fetchall()
+        )
+        return [(str(name), str(body)) for name, body in rows]
 
 
 def _execute(db: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> None:

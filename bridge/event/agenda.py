@@ -49,6 +49,7 @@ class Theme(BaseModel):
     policy: Policy = Policy.LAST
     visibility: Visibility = Visibility.LIVE
     paired_only: bool = False  # count only handsets paired with a participant
+    anonymous: bool | None = None  # None: the event's [event] anonymous
     phases: tuple[PhasePlan, ...] = DEFAULT_PHASES
 
     @model_validator(mode="after")
@@ -74,7 +75,7 @@ class Theme(BaseModel):
             "visibility": self.visibility,
             "paired_only": self.paired_only,
             "phases": self.phases,
-        }
+        } | ({} if self.anonymous is None else {"anonymous": self.anonymous})
 
 
 class Break(BaseModel):

@@ -13,7 +13,7 @@ import enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.event.questions import Question
-from bridge.event.votes import Decision, Policy
+from bridge.event.votes import Decision, Policy, Unpaired
 
 
 class RoundStatus(enum.StrEnum):
@@ -78,6 +78,10 @@ class RoundState(BaseModel):
     revealed: bool = False
     status: RoundStatus = RoundStatus.READY
     paired_only: bool = False  # presses from handsets no participant holds are not counted
+    # With a roster loaded: whether presses from handsets nobody holds are held or counted.
+    unpaired: Unpaired = Unpaired.HOLD
+    # Handsets and participants journaled and published as per-round pseudonyms only.
+    anonymous: bool = False
     phases: tuple[PhasePlan, ...] = ()  # the theme's plan; empty for a round without one
     phase: PhaseName | None = None
     phase_started_at: float | None = None
@@ -106,6 +110,12 @@ class RoundState(BaseModel):
         if self.visibility is Visibility.AFTER_CLOSE:
             return self.status is RoundStatus.CLOSED
         return self.revealed
+
+
+def holds_unpaired(state: RoundState, roster_loaded: bool) -> bool:
+    """Whether the round holds presses from handsets nobody holds, given whether a roster is
+    loaded: always when it takes paired handsets only, else unless the event counts them."""
+    return state.paired_only or (roster_loaded and state.unpaired is Unpaired.HOLD)
 
 
 def gate(state: RoundState | None, t: float, grace_s: float | None = None) -> Decision | None:

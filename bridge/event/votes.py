@@ -15,7 +15,8 @@ class Decision(enum.StrEnum):
     STALE = "stale"  # a late echo of an answer older than the handset's current one
     LATE = "late"  # arrived after the round closed and its grace period ended
     CLOSED = "closed"  # no round was open
-    UNKNOWN_HANDSET = "unknown_handset"  # the round accepts paired handsets only
+    # Held: no participant held the handset at the time, and the round counts paired ones only.
+    UNKNOWN_HANDSET = "unknown_handset"
     INVALID = "invalid"  # a key the round's question does not accept
     BAD_FRAME = "bad_frame"  # failed a checksum, ID check or layout check
     SUSPECT = "suspect"  # looks forged (bridge.press.watch); held for the technician
@@ -31,6 +32,13 @@ class Policy(enum.StrEnum):
     FIRST = "first"
 
 
+class Unpaired(enum.StrEnum):
+    """What a round does, with a roster loaded, with presses from handsets nobody holds."""
+
+    HOLD = "hold"  # journaled and shown to the technician, never counted: one person, one vote
+    COUNT = "count"  # counted as the handset's own vote (events without pairing)
+
+
 # Decisions the bridge publishes to the tally engine; duplicates and bad frames stay in the
 # journal (and in the counters) only.
 PUBLISHED = frozenset(Decision) - {Decision.DUPLICATE, Decision.BAD_FRAME}
@@ -41,7 +49,9 @@ class Record:
     """One journal row: a press (or a bad frame) with the decision taken on it.
 
     ``answer`` is the handset's answer after this press (for multi-select and ranking it
-    combines earlier presses); only countable decisions carry one.
+    combines earlier presses); only countable decisions carry one. In an anonymous round
+    ``handset`` is the handset's pseudonym and ``voter`` the pseudonym of the participant who
+    held it (see :mod:`bridge.press.anonymity`).
     """
 
     id: int
@@ -56,6 +66,7 @@ class Record:
     rssi: int | None = None
     battery: int | None = None
     detail: str = ""
+    voter: str | None = None
     bridge: str = ""  # the bridge that journaled it, where records of several are merged
 
     def to_wire(self) -> dict[str, object]:
@@ -77,6 +88,8 @@ class Record:
             out["rssi"] = self.rssi
         if self.battery is not None:
             out["bat"] = self.battery
+        if self.voter is not None:
+            out["v"] = self.voter
         return out
 
     @classmethod
@@ -89,6 +102,7 @@ class Record:
 
         r = item.get("r")
         a = item.get("a")
+        v = item.get("v")
         return cls(
             id=int(item["id"]),  # type: ignore[call-overload]
             t=float(item["t"]),  # type: ignore[arg-type]
@@ -101,4 +115,5 @@ class Record:
             seq=opt_int("seq"),
             rssi=opt_int("rssi"),
             battery=opt_int("bat"),
+            voter=None if v is None else str(v),
         )

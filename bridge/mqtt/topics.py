@@ -57,11 +57,19 @@ class Topics:
     def round_results(self, round_id: str) -> str:
         return f"{self.base}/round/{round_id}/results"
 
+    def round_turnout(self, round_id: str) -> str:
+        """Turnout by table of an anonymous round, from the bridge (who voted, not what)."""
+        return f"{self.base}/round/{round_id}/turnout"
+
     # Subscriptions.
 
     @property
     def all_votes(self) -> str:
         return f"{self.base}/rx/+/votes"
+
+    @property
+    def all_round_turnouts(self) -> str:
+        return f"{self.base}/round/+/turnout"
 
     @property
     def all_round_states(self) -> str:

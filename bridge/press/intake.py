@@ -12,6 +12,11 @@ compared with what this handset last sent in that round:
 * anything else is a genuine press: the first answer is **counted**, a different one
   **changed**; a key the question does not accept is **invalid**.
 
+Before that, a press from a handset that no participant held at the press's time (by the
+pairing history, :class:`bridge.event.pairing.PairingLedger`) is **held**
+(``unknown_handset``) when the round holds such presses
+(:func:`bridge.event.rounds.holds_unpaired`).
+
 Intake is pure and synchronous so that the live path and a recount from the journal take the
 same decisions.
 """
@@ -21,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bridge.event.rounds import RoundState, RoundStatus, gate
+from bridge.event.pairing import PairingLedger, PairingView
+from bridge.event.rounds import RoundState, RoundStatus, gate, holds_unpaired
 from bridge.event.votes import Decision, Record
 from drivers.base import BadFrame, Press
 
@@ -46,19 +52,29 @@ class Intake:
         self,
         *,
         echo_window_s: float = 2.0,
-        known: Callable[[str], bool] | None = None,
+        pairings: Callable[[], PairingView] | None = None,
         grace_s: float | None = None,
     ) -> None:
         self.echo_window_s = echo_window_s
-        self._known = known
+        self._pairings: Callable[[], PairingView] = pairings or PairingLedger  # no roster: empty
         self._grace_s = grace_s  # overrides every round's grace period (recounts)
         self._rounds: dict[str, RoundState] = {}
         self._current: RoundState | None = None
         self._tracks: dict[tuple[str, str], _Track] = {}
+        self._held_tracks: dict[tuple[str, str], _Track] = {}
 
     @property
     def current(self) -> RoundState | None:
         return self._current
+
+    def state_of(self, round_id: str) -> RoundState | None:
+        return self._rounds.get(round_id)
+
+    def forget_round(self, round_id: str) -> None:
+        """Drop what this intake remembers of a round's handsets (an anonymous round's end)."""
+        for tracks in (self._tracks, self._held_tracks):
+            for k in [k for k in tracks if k[0] == round_id]:
+                del tracks[k]
 
     def update_round(self, state: RoundState) -> None:
         """Take a new round state; older revisions of a round than the one held are ignored."""
@@ -66,9 +82,9 @@ class Intake:
         if held is not None and held.revision > state.revision:
             return
         if held is not None and state.since is not None and state.since != held.since:
-            stale = [k for k in self._tracks if k[0] == state.round]
-            for k in stale:
-                del self._tracks[k]
+            for tracks in (self._tracks, self._held_tracks):
+                for k in [k for k in tracks if k[0] == state.round]:
+                    del tracks[k]
         self._rounds[state.round] = state
         current = self._current
         if state.status in (RoundStatus.OPEN, RoundStatus.PAUSED):
@@ -113,9 +129,15 @@ class Intake:
             return self._record(press, record_id, decision, round_id)
         assert state is not None
         assert round_id is not None
-        if state.paired_only and self._known is not None and not self._known(press.handset):
-            return self._record(press, record_id, Decision.UNKNOWN_HANDSET, round_id)
         key = (round_id, press.handset)
+        if self._held(state, press):
+            # Retransmits of a held press are duplicates, as any other; the held press leaves
+            # the handset's answer alone, so once paired its first press counts.
+            held = self._held_tracks.get(key)
+            if held is not None and self._repeat(held, press) is not None:
+                return self._record(press, record_id, Decision.DUPLICATE, round_id, detail="held")
+            self._held_tracks[key] = _Track(press.key, press.receiver, press.t, press.seq)
+            return self._record(press, record_id, Decision.UNKNOWN_HANDSET, round_id)
         track = self._tracks.get(key)
         if track is not None:
             repeat = self._repeat(track, press)
@@ -145,6 +167,12 @@ class Intake:
         track.answer = answer
         decision = Decision.COUNTED if previous is None else Decision.CHANGED
         return self._record(press, record_id, decision, round_id, answer=answer)
+
+    def _held(self, state: RoundState, press: Press) -> bool:
+        ledger = self._pairings()
+        if ledger.holder_at(press.handset, press.t) is not None:
+            return False
+        return holds_unpaired(state, ledger.roster_loaded_at(press.t))
 
     def _repeat(self, track: _Track, press: Press) -> Decision | None:
         if press.seq is not None and track.seq is not None:

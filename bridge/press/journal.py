@@ -58,10 +58,21 @@ CREATE TABLE IF NOT EXISTS presses (
 );
 CREATE INDEX IF NOT EXISTS presses_round ON presses (round, id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Who voted in an anonymous round, never what or when: no time, and kept in key order.
+-- ``since``: the round's last reset (0 before any), whose presses alone count.
+CREATE TABLE IF NOT EXISTS participation (
+    round TEXT NOT NULL,
+    since REAL NOT NULL,
+    participant TEXT NOT NULL,
+    PRIMARY KEY (round, since, participant)
+) WITHOUT ROWID;
 """
 
-COLUMNS = "id, t, receiver, handset, key, decision, round, answer, seq, rssi, battery, detail"
-_INSERT = f"INSERT INTO presses ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+COLUMNS = (
+    "id, t, receiver, handset, key, decision, round, answer, seq, rssi, battery, detail, voter"
+)
+_INSERT = f"INSERT INTO presses ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+KEY_PREFIX = "round-key/"  # meta rows holding an anonymous round's pseudonym key
 
 
 class JournalError(Exception):
@@ -82,12 +93,15 @@ def _row(rec: Record) -> tuple[object, ...]:
         rec.rssi,
         rec.battery,
         rec.detail,
+        rec.voter,
     )
 
 
 # Rows come back in the column types of SCHEMA, so they need no conversion.
 def _record(row: tuple[Any, ...]) -> Record:
-    (id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail) = row
+    (id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail) = row[
+        :12
+    ]
     return Record(
         id_,
         t,
@@ -101,7 +115,46 @@ def _record(row: tuple[Any, ...]) -> Record:
         rssi,
         battery,
         detail,
+        row[12],
     )
+
+
+def _purge_wal(db: sqlite3.Connection, wait_ms: int) -> bool:
+    """Move the WAL into the database and truncate it, so a destroyed key's old page
+    versions leave the files (secure_delete zeroed the row itself). True when a reader held
+    the file and it is to be tried again after the next commit; presses never wait long."""
+    db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+    try:
+        (busy, _, _) = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        db.execute("PRAGMA busy_timeout=5000")
+    return bool(busy)
+
+
+def _apply_done(others: list[tuple[str, str, str]]) -> bool:
+    """True when the changes just committed destroyed a round key."""
+    return any(kind == "forget" for kind, _, _ in others)
+
+
+def _apply(db: sqlite3.Connection, others: list[tuple[str, str, str]]) -> bool:
+    """Write participation and key changes; True when a key was destroyed."""
+    forgotten = False
+    for kind, round_id, value in others:
+        if kind == "participated":
+            since, _, name = round_id.partition("/")
+            db.execute(
+                "INSERT OR IGNORE INTO participation (round, since, participant) VALUES (?, ?, ?)",
+                (name, float(since), value),
+            )
+        elif kind == "key":
+            db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
+                (KEY_PREFIX + round_id, value),
+            )
+        elif kind == "forget":
+            db.execute("DELETE FROM meta WHERE name = ?", (KEY_PREFIX + round_id,))
+            forgotten = True
+    return forgotten
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -112,6 +165,9 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(presses)")}
+        if "voter" not in columns:  # a journal written before anonymous rounds
+            db.execute("ALTER TABLE presses ADD COLUMN voter TEXT")
     except (OSError, sqlite3.Error) as exc:
         raise JournalError(
             f"journal {path} cannot be opened ({exc}); check [journal] path"
@@ -209,9 +265,11 @@ class Journal:
         min_free_mb: int = 0,
         on_commit: Callable[[list[Record]], None] | None = None,
         on_health: Callable[[JournalHealth], None] | None = None,
+        key_purge_wait_ms: int = 50,
     ) -> None:
         self.path = path
         self.bridge_id = bridge_id  # kept in the file, so merged exports know whose it is
+        self._purge_wait_ms = key_purge_wait_ms
         self._commit_max = commit_max
         self._retry_s = retry_ms / 1000.0
         self._min_free = min_free_mb * 1024 * 1024
@@ -242,6 +300,7 @@ class Journal:
         except JournalError:
             self._unlock()
             raise
+        db.execute("PRAGMA secure_delete=ON")  # a destroyed round key is overwritten on disk
         (max_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM presses").fetchone()
         row = db.execute("SELECT value FROM meta WHERE name='published'").fetchone()
         self.published = self._published_written = int(row[0]) if row else 0
@@ -287,6 +346,44 @@ class Journal:
         """Queue ``rec`` for the next group commit (held, not dropped, while writes fail)."""
         self._appended += 1
         self._queue.put(rec)
+
+    def participated(self, round_id: str, since: float | None, participant: str) -> None:
+        """Record that ``participant`` voted in an anonymous round (not what, not when);
+        ``since`` is the round's last reset."""
+        self._queue.put(("participated", f"{since or 0.0!r}/{round_id}", participant))
+
+    def keep_key(self, round_id: str, key: bytes) -> None:
+        """Keep an anonymous round's pseudonym key until :meth:`forget_key` (restarts)."""
+        self._queue.put(("key", round_id, key.hex()))
+
+    def forget_key(self, round_id: str) -> None:
+        """Destroy a round's pseudonym key: overwritten in the file, the WAL truncated."""
+        self._queue.put(("forget", round_id, ""))
+
+    def round_keys(self) -> dict[str, bytes]:
+        """The pseudonym keys of anonymous rounds still kept."""
+        db = connect(self.path)
+        try:
+            rows = db.execute(
+                "SELECT name, value FROM meta WHERE substr(name, 1, ?) = ?",
+                (len(KEY_PREFIX), KEY_PREFIX),
+            ).fetchall()
+        finally:
+            db.close()
+        return {str(n).removeprefix(KEY_PREFIX): bytes.fromhex(str(v)) for n, v in rows}
+
+    def participants(self, round_id: str, since: float | None = None) -> list[str]:
+        """Who voted in an anonymous round since its last reset, in ID order."""
+        db = connect(self.path)
+        try:
+            rows = db.execute(
+                "SELECT participant FROM participation WHERE round = ? AND since = ? "
+                "ORDER BY participant",
+                (round_id, since or 0.0),
+            ).fetchall()
+        finally:
+            db.close()
+        return [str(r[0]) for r in rows]
 
     def mark_published(self, record_id: int) -> None:
         """Remember that the tally holds every record up to ``record_id`` durably."""
@@ -345,6 +442,8 @@ class Journal:
     def _writer(self, db: sqlite3.Connection) -> None:
         held: list[Record] = []  # taken from the queue, not yet committed
         stop = False
+        others: list[tuple[str, str, str]] = []  # participation and round keys to write
+        purge = False  # a destroyed key's old pages may still be in the WAL
         next_space_check = 0.0
         while True:
             now = time.monotonic()
@@ -352,12 +451,19 @@ class Journal:
                 next_space_check = now + 1.0
                 self._check_space()
             if not stop:
-                stop = self._take(held)
-            if held or stop:
-                error = self._commit(db, held[: self._commit_max], final=stop)
+                stop = self._take(held, others)
+            if held or others or stop:
+                error = self._commit(db, held[: self._commit_max], others, final=stop)
                 if error is None:
                     committed, held = held[: self._commit_max], held[self._commit_max :]
+                    purge = _apply_done(others) or purge
+                    others = []
                     self.commits += 1
+                    if purge:
+                        try:
+                            purge = _purge_wal(db, self._purge_wait_ms)
+                        except sqlite3.Error as exc:
+                            log.warning("journal %s: WAL not truncated yet (%s)", self.path, exc)
                     if self.health.failed:  # said before the records are, so flush() sees it
                         log.warning("journal %s: writing again", self.path)
                         self._report(failure="")
@@ -388,10 +494,10 @@ class Journal:
                 break
         db.close()
 
-    def _take(self, held: list[Record]) -> bool:
+    def _take(self, held: list[Record], others: list[tuple[str, str, str]]) -> bool:
         """Take everything queued (waiting for it unless records are held); True on close()."""
         try:
-            if held:
+            if held or others:
                 item = self._queue.get_nowait()
             else:
                 # Wake once a second for the space check when a threshold is set.
@@ -403,21 +509,32 @@ class Journal:
                 return True
             if isinstance(item, Record):
                 held.append(item)
+            elif isinstance(item, tuple):
+                others.append(item)
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return False
 
-    def _commit(self, db: sqlite3.Connection, batch: list[Record], *, final: bool) -> str | None:
-        """Write ``batch`` (and the published mark) in one transaction; the error, if any."""
+    def _commit(
+        self,
+        db: sqlite3.Connection,
+        batch: list[Record],
+        others: list[tuple[str, str, str]],
+        *,
+        final: bool,
+    ) -> str | None:
+        """Write ``batch``, participation and round keys (and the published mark) in one
+        transaction; the error, if any."""
         published = self.published
         write_mark = published != self._published_written and (bool(batch) or final)
-        if not batch and not write_mark:
+        if not batch and not others and not write_mark:
             return None
         try:
             db.execute("BEGIN")
             if batch:
                 db.executemany(_INSERT, [_row(r) for r in batch])
+            _apply(db, others)
             if write_mark:
                 db.execute(
                     "INSERT INTO meta (name, value) VALUES ('published', ?) "

@@ -7,7 +7,9 @@ is reported once and not retried.
 
 Every press goes through :class:`bridge.press.intake.Intake`, is appended to the journal, and only
 after the journal has committed it is it acknowledged to the handset (two-way receivers) and
-handed to the publisher.
+handed to the publisher. In an anonymous round the record is journaled and published under
+pseudonyms (:mod:`bridge.press.anonymity`), and who voted is journaled apart and published
+as turnout by table on ``ars/round/{round}/turnout``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState, RoundStatus
-from bridge.event.votes import Decision, Record
+from bridge.event.votes import COUNTABLE, Decision, Record
 from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
+from bridge.press.anonymity import RoundKeys
 from bridge.press.intake import Intake
 from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
@@ -65,6 +69,7 @@ class HandsetHealth:
     receiver: str
     last_heard: float
     presses: int = 0
+    held: int = 0  # presses held because nobody held the handset: the technician pairs it
     rssi: int | None = None
     battery: int | None = None
 
@@ -96,6 +101,8 @@ class BridgeCore:
         backoff: tuple[float, float] = (0.5, 15.0),
         clock: Callable[[], float] = time.time,
         watch: FaultWatch | None = None,
+        pairings: Callable[[], PairingLedger] = PairingLedger,
+        seat_of: Callable[[str], tuple[str, str] | None] = lambda participant: None,
     ) -> None:
         self.bridge_id = bridge_id
         self._link = link
@@ -114,6 +121,14 @@ class BridgeCore:
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
+        self._pairings = pairings
+        self._seat_of = seat_of
+        self.keys = RoundKeys()  # replaced by the journal's kept keys when the service starts
+        # Anonymous rounds: who voted, by round and last reset.
+        self.participation: dict[tuple[str, float | None], set[str]] = {}
+        self._turnout_changed: set[str] = set()
+        self._real: dict[int, str] = {}  # record id -> handset, until acknowledged
+        self._key_timers: dict[str, asyncio.Task[None]] = {}
 
     # Wiring.
 
@@ -122,8 +137,9 @@ class BridgeCore:
         for rec in records:
             self.decisions[rec.decision.value] = self.decisions.get(rec.decision.value, 0) + 1
             receiver = self.receivers.get(rec.receiver)
+            handset = self._real.pop(rec.id, rec.handset)
             if receiver is not None and receiver.acknowledges and rec.decision in _ACKS:
-                press = Press(rec.receiver, rec.handset, rec.key, rec.t, rec.seq)
+                press = Press(rec.receiver, handset, rec.key, rec.t, rec.seq)
                 self._spawn(self._acknowledge(receiver, press, _ACKS[rec.decision]))
         self._publisher.enqueue(records)
 
@@ -142,12 +158,15 @@ class BridgeCore:
         self.intake.update_round(state)
         if state.round not in self._seen_rounds:
             self._seen_rounds.add(state.round)
-            if state.status in (RoundStatus.OPEN, RoundStatus.PAUSED):
+            if state.status in (RoundStatus.OPEN, RoundStatus.PAUSED) and not state.anonymous:
                 # A round this process has not decided on yet, already open: a restart. What
-                # each handset has sent so far comes back from the journal.
-                replayed = self.intake.restore(state, self.journal.records(round_id=state.round))
+                # each handset has sent so far comes back from the journal. (An anonymous
+                # round's journal holds pseudonyms, which cannot be turned back into handsets.)
+                journaled = self.journal.records(round_id=state.round)
+                replayed = self.intake.restore(state, journaled)
                 if replayed:
                     log.info("round %s: %d journaled presses taken up again", state.round, replayed)
+        self._forget_later(state)
         if state.status in (RoundStatus.OPEN, RoundStatus.CLOSED, RoundStatus.PAUSED) and (
             before is None or before.revision != state.revision or before.round != state.round
         ):
@@ -182,9 +201,14 @@ class BridgeCore:
                 self.watch.accepted(event)
             else:
                 rec = self.intake.suspect(event, self.journal.next_id(), reason)
+            state = self.intake.state_of(rec.round) if rec.round is not None else None
+            if state is not None and state.anonymous:
+                self._anonymise(rec, event.receiver, state)
             self.journal.append(rec)
             self.watch.heard(event.handset, event.receiver, event.t, event.rssi, event.battery)
             self._heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
+            if rec.decision is Decision.UNKNOWN_HANDSET:
+                self.handsets[event.handset].held += 1
         elif isinstance(event, Presence):
             handset = self.aliases.resolve(event.handset)
             self.watch.heard(handset, event.receiver, event.t, event.rssi, event.battery)
@@ -200,8 +224,68 @@ class BridgeCore:
             return None
         rec = self.intake.decide(press, self.journal.next_id())
         rec.detail = "; ".join(filter(None, (rec.detail, "released by the technician")))
+        state = self.intake.state_of(rec.round) if rec.round is not None else None
+        if state is not None and state.anonymous:
+            self._anonymise(rec, press.receiver, state)
         self.journal.append(rec)
         return rec
+
+    def _anonymise(self, rec: Record, receiver: str, state: RoundState) -> None:
+        """Pseudonyms in place of the handset and its holder; who voted, recorded apart."""
+        assert rec.round is not None
+        participant = self._pairings().holder_at(rec.handset, rec.t)
+        rx = self.receivers.get(receiver)
+        if rx is not None and rx.acknowledges:
+            self._real[rec.id] = rec.handset  # the acknowledgement goes to the real handset
+        self.keys.pseudonymise(rec, participant)
+        if rec.decision in COUNTABLE and participant is not None:
+            generation = (rec.round, state.since)
+            voted = self.participation.get(generation)
+            if voted is None:
+                voted = set(self.journal.participants(rec.round, state.since))
+                self.participation[generation] = voted
+            if participant not in voted:
+                voted.add(participant)
+                self.journal.participated(rec.round, state.since, participant)
+                self._turnout_changed.add(rec.round)
+
+    def turnout_document(self, round_id: str) -> dict[str, Any]:
+        """How many participants of each table voted in an anonymous round (not what)."""
+        tables: dict[str, int] = {}
+        state = self.intake.state_of(round_id)
+        since = state.since if state is not None else None
+        for participant in self.participation.get((round_id, since), ()):
+            seat = self._seat_of(participant)
+            if seat is not None and seat[1]:
+                tables[seat[1]] = tables.get(seat[1], 0) + 1
+        return {
+            "round": round_id,
+            "since": since,  # the round's last reset: turnout of earlier ones does not count
+            "bridge": self.bridge_id,
+            "tables": dict(sorted(tables.items())),
+        }
+
+    def _forget_later(self, state: RoundState) -> None:
+        """Destroy an anonymous round's key once no press can count in it any more."""
+        if not state.anonymous or state.status is not RoundStatus.CLOSED:
+            return
+        closed_at = state.closed_at if state.closed_at is not None else self._clock()
+        delay = closed_at + max(state.late_window_s, state.grace_s) - self._clock()
+        round_id = state.round
+
+        async def forget() -> None:
+            await asyncio.sleep(max(0.0, delay))
+            current = self.intake.state_of(round_id)
+            if current is not None and current.status is RoundStatus.CLOSED:
+                self.keys.forget(round_id)
+                self.intake.forget_round(round_id)
+                log.info("round %s: pseudonym key destroyed", round_id)
+
+        if round_id in self.keys:
+            old = self._key_timers.pop(round_id, None)
+            if old is not None:
+                old.cancel()
+            self._key_timers[round_id] = asyncio.ensure_future(forget())
 
     def _heard(
         self,
@@ -234,6 +318,7 @@ class BridgeCore:
                     "rx": h.receiver,
                     "last": round(h.last_heard, 3),
                     "presses": h.presses,
+                    "held": h.held,
                     "rssi": h.rssi,
                     "bat": h.battery,
                     "flags": self.watch.flags_of(h.handset),
@@ -254,6 +339,14 @@ class BridgeCore:
         while True:
             await asyncio.sleep(interval_s)
             self.review()
+            changed, self._turnout_changed = self._turnout_changed, set()
+            for round_id in sorted(changed):
+                await self._link.publish(
+                    self._topics.round_turnout(round_id),
+                    json.dumps(self.turnout_document(round_id)),
+                    qos=1,
+                    retain=True,
+                )
             if not (self._handsets_changed or self.watch.changed):
                 continue
             self._handsets_changed = self.watch.changed = False
@@ -337,6 +430,14 @@ class BridgeCore:
             await receiver.set_poll(poll)
         except ReceiverError as exc:
             log.debug("poll state to %s not sent: %s", receiver.name, exc)
+
+    async def close(self) -> None:
+        """Cancel the key timers at shutdown (a restart sets them again from the journal)."""
+        timers = list(self._key_timers.values())
+        self._key_timers.clear()
+        for task in timers:
+            task.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

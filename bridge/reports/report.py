@@ -20,6 +20,7 @@ from bridge.event.agenda import Agenda, Theme
 from bridge.event.language import DEFAULT, Language, Locale, locale
 from bridge.event.questions import Kind, Question
 from bridge.event.rounds import RoundState, Visibility
+from bridge.reports.appendix import AppendixRound, provenance
 from bridge.reports.formats import clock, ends, hhmm, number, percent, translate, weighting
 
 TRACK_PX = 200.0  # a full bar: 100 % of votes cast, or the leading option's points
@@ -300,6 +301,7 @@ def render_report(
     generated_at: dt.datetime | None = None,
     whole_event: bool = True,
     language: Language = DEFAULT,
+    appendix: Sequence[AppendixRound] = (),
 ) -> str:
     """The report as one self-contained HTML document: a cover, then a page per theme.
 
@@ -307,7 +309,8 @@ def render_report(
     machine's zone). With an
     agenda and ``whole_event``, every agenda theme gets a page, "not voted" when no round of
     it ran; ``whole_event=False`` makes a document of the given rounds only. ``language``
-    chooses the headings and the number, date and time formats.
+    chooses the headings and the number, date and time formats. ``appendix`` adds a last page
+    on how the results were produced (see :mod:`bridge.reports.appendix`).
     """
     lang = locale(language)
     generated = generated_at or dt.datetime.now()
@@ -341,6 +344,7 @@ def render_report(
         weighting=functools.partial(weighting, lang=lang),
         track_px=TRACK_PX,
         bar_px=BAR_PX,
+        appendix=[provenance(a, tz) for a in appendix],
     )
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Iterable
 from typing import Any
 
+from bridge.desk.audit import AuditEntry
 from bridge.event.language import Locale, locale
-from bridge.event.roster import Roster
+from bridge.event.pairing import PairingLedger
+from bridge.event.rounds import RoundState
 from bridge.event.votes import Record
 
 BOM = "\ufeff"
@@ -34,6 +37,7 @@ RESULTS_COLUMNS = (
     "voters",
     "policy",
     "status",
+    "revision",
 )
 GROUPS_COLUMNS = (
     "round",
@@ -63,6 +67,7 @@ VOTES_COLUMNS = (
     "battery",
     "detail",
     "bridge",
+    "removed",
 )
 
 
@@ -85,6 +90,7 @@ def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "voters": results["voters"],
             "policy": results["policy"],
             "status": results["status"],
+            "revision": results.get("revision", ""),
         }
         for opt in question["options"]
     ]
@@ -136,10 +142,15 @@ def groups_csv(documents: Iterable[dict[str, Any]], lang: Locale | None = None) 
 
 
 def votes_csv(
-    records: Iterable[Record], roster: Roster | None = None, lang: Locale | None = None
+    records: Iterable[Record],
+    pairings: PairingLedger | None = None,
+    rounds: Iterable[RoundState] = (),
+    lang: Locale | None = None,
 ) -> str:
-    """Every press: time (UTC), receiver, handset, its participant, key and decision."""
-    return table_csv(VOTES_COLUMNS, votes_rows(records, roster), lang or locale())
+    """Every press: time (UTC), receiver, handset, the participant who held it at that time,
+    key, decision, the bridge that journaled it, and ``reset`` in ``removed`` when a reset of
+    its round took it out."""
+    return table_csv(VOTES_COLUMNS, votes_rows(records, pairings, rounds), lang or locale())
 
 
 def table_csv(columns: tuple[str, ...], rows: Iterable[dict[str, Any]], lang: Locale) -> str:
@@ -165,11 +176,19 @@ def cell(column: str, value: Any, lang: Locale) -> Any:
     return value
 
 
-def votes_rows(records: Iterable[Record], roster: Roster | None = None) -> list[dict[str, Any]]:
+def votes_rows(
+    records: Iterable[Record],
+    pairings: PairingLedger | None = None,
+    rounds: Iterable[RoundState] = (),
+) -> list[dict[str, Any]]:
     """One row per press, in the columns of :data:`VOTES_COLUMNS`."""
+    resets = {s.round: s.since for s in rounds if s.since is not None}
     rows = []
     for rec in records:
-        holder = roster.holder(rec.handset) if roster is not None and rec.handset else None
+        holder = (
+            pairings.holder_at(rec.handset, rec.t) if pairings is not None and rec.handset else None
+        )
+        since = resets.get(rec.round or "")
         rows.append(
             {
                 "id": rec.id,
@@ -177,7 +196,7 @@ def votes_rows(records: Iterable[Record], roster: Roster | None = None) -> list[
                 "round": rec.round or "",
                 "receiver": rec.receiver,
                 "handset": rec.handset,
-                "participant": holder.id if holder is not None else "",
+                "participant": holder or "",
                 "key": rec.key,
                 "decision": rec.decision.value,
                 "answer": rec.answer or "",
@@ -186,9 +205,54 @@ def votes_rows(records: Iterable[Record], roster: Roster | None = None) -> list[
                 "battery": "" if rec.battery is None else rec.battery,
                 "detail": rec.detail,
                 "bridge": rec.bridge,
+                "removed": "reset" if since is not None and rec.t < since else "",
             }
         )
     return rows
+
+
+AUDIT_COLUMNS = ("id", "time", "role", "action", "round", "params")
+
+
+def audit_csv(entries: Iterable[AuditEntry]) -> str:
+    """The audit trail: every action with its time (UTC), role, round and parameters (JSON)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, AUDIT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for e in entries:
+        writer.writerow(
+            {
+                "id": e.id,
+                "time": iso(e.t),
+                "role": e.role,
+                "action": e.action,
+                "round": e.round or "",
+                "params": json.dumps(e.params, sort_keys=True, separators=(",", ":")),
+            }
+        )
+    return out.getvalue()
+
+
+PAIRINGS_COLUMNS = ("handset", "participant", "start", "end", "loaner", "note")
+
+
+def pairings_csv(pairings: PairingLedger) -> str:
+    """The pairing history: one row per handset held by a participant, from when to when."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, PAIRINGS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in pairings.pairings:
+        writer.writerow(
+            {
+                "handset": p.handset,
+                "participant": p.participant,
+                "start": iso(p.start),
+                "end": "" if p.end is None else iso(p.end),
+                "loaner": "yes" if p.loaner else "",
+                "note": p.note,
+            }
+        )
+    return out.getvalue()
 
 
 def iso(t: float) -> str:

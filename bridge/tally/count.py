@@ -1,8 +1,10 @@
 """The tally of one round, and recounts of it from the journal.
 
 :class:`RoundTally` is pure: it takes journal records (as published in vote batches) and keeps
-each handset's first and last answer, so the round's policy can change without replaying, and
-it renders the snapshot that displays receive. :func:`recount` runs journaled presses through
+each voter's first and last answer, so the round's policy can change without replaying, and
+it renders the snapshot that displays receive. A voter is the participant who held the
+handset at the press's time (one vote per person, across a handset swap), or the handset
+itself in a round that counts unpaired handsets. :func:`recount` runs journaled presses through
 a fresh :class:`bridge.press.intake.Intake` and a fresh tally, under the live rules or under another
 policy or grace period.
 """
@@ -14,21 +16,28 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bridge.event.pairing import Pairing, PairingLedger, PairingView
 from bridge.event.rounds import RoundState
 from bridge.event.votes import COUNTABLE, Decision, Policy, Record
+from bridge.press.anonymity import is_participant_pseudonym
 from bridge.press.intake import Intake
+from bridge.tally.disclosure import suppressed_groups
 from drivers.base import Press
 
 
 class Seating(Protocol):
-    """Who holds a handset: the segment and table of its participant (from the roster)."""
+    """The roster as the tally needs it: who held a handset when, and where they sit."""
 
-    def seat_of(self, handset: str) -> tuple[str, str] | None:
-        """``(segment, table)`` of the participant paired with ``handset``, if any."""
+    @property
+    def ledger(self) -> PairingLedger:
+        """The pairing history."""
+
+    def seat_of(self, participant: str) -> tuple[str, str] | None:
+        """``(segment, table)`` of a participant, if on the roster."""
 
     @property
     def paired(self) -> int:
-        """How many handsets are paired with participants."""
+        """How many handsets are paired with participants now."""
 
     def seated(self) -> dict[str, int]:
         """Participants per table."""
@@ -41,27 +50,57 @@ class SeatingPlan:
     """:class:`Seating` from the roster's published form (``ars/roster``)."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
-        self._seats = {
-            str(h): (str(seat[0]), str(seat[1])) for h, seat in dict(doc.get("seats", {})).items()
-        }
+        people = dict(doc.get("people", {}))
+        self._people = {str(p): (str(seat[0]), str(seat[1])) for p, seat in people.items()}
         self._tables = {str(t): int(n) for t, n in dict(doc.get("tables", {})).items()}
         self._groups = {
-            str(g): {str(h): str(v) for h, v in dict(members).items()}
+            str(g): {str(p): str(v) for p, v in dict(members).items()}
             for g, members in dict(doc.get("groups", {})).items()
         }
+        if "pairings" in doc:
+            self._ledger = PairingLedger.from_doc(doc)
+        else:  # a roster document without history: each seat held since the epoch
+            self._ledger = PairingLedger(
+                [
+                    Pairing(handset=str(h), participant=f"@{h}", start=0.0)
+                    for h in dict(doc.get("seats", {}))
+                ],
+                [(0.0, None)] if doc.get("seats") else [],
+            )
+            for h, seat in dict(doc.get("seats", {})).items():
+                self._people[f"@{h}"] = (str(seat[0]), str(seat[1]))
 
-    def seat_of(self, handset: str) -> tuple[str, str] | None:
-        return self._seats.get(handset)
+    @property
+    def ledger(self) -> PairingLedger:
+        return self._ledger
+
+    def seat_of(self, participant: str) -> tuple[str, str] | None:
+        return self._people.get(participant)
 
     @property
     def paired(self) -> int:
-        return len(self._seats)
+        return len(self._ledger.current())
 
     def seated(self) -> dict[str, int]:
         return self._tables
 
     def groups(self) -> dict[str, dict[str, str]]:
         return self._groups
+
+
+PARTICIPANT = "p:"  # handset IDs never hold a colon, so the two kinds of voter never meet
+
+
+def voter_of(rec: Record, seating: Seating | None) -> str:
+    """Whose vote a countable record is: its handset's holder at the press's time, else the
+    handset itself (a round that counts unpaired handsets)."""
+    if rec.voter is not None:  # an anonymous round's: the holder's pseudonym
+        return rec.voter
+    if seating is not None:
+        participant = seating.ledger.holder_at(rec.handset, rec.t)
+        if participant is not None:
+            return PARTICIPANT + participant
+    return rec.handset
 
 
 @dataclass(slots=True)
@@ -82,8 +121,14 @@ class RoundTally:
     last: dict[str, _Answer] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
+    presses: list[Record] = field(default_factory=list)  # countable ones, to attribute again
     final: bool = False
     revision: int = 0
+    frozen: dict[str, Any] | None = None  # the final results document, fixed when final
+    # Anonymous rounds: who voted comes apart from the answers, as tables' turnout from the
+    # bridges, or as the participants journaled (a recount).
+    turnout: dict[str, int] = field(default_factory=dict)
+    participants: set[str] | None = None
     _seen: dict[str, set[int]] = field(default_factory=dict)  # record ids, per bridge
 
     def __post_init__(self) -> None:
@@ -99,6 +144,18 @@ class RoundTally:
         self.state = state
         if old.policy != state.policy or old.question != state.question:
             self._rebuild()
+
+    def set_seating(self, seating: Seating | None) -> None:
+        """A new roster or pairing: presses are attributed again, unless the results are
+        final (a final result is frozen; only an amendment changes it)."""
+        if self.final:
+            return
+        self.seating = seating
+        self.first.clear()
+        self.last.clear()
+        for rec in self.presses:
+            self._take(rec)
+        self._rebuild()
 
     def apply(self, rec: Record, source: str = "") -> bool:
         """Count ``rec`` if it is new and countable; True when the counts may have changed.
@@ -116,28 +173,39 @@ class RoundTally:
         self.decisions[rec.decision.value] = self.decisions.get(rec.decision.value, 0) + 1
         if rec.decision not in COUNTABLE or rec.answer is None:
             return True
-        entry = _Answer(rec.t, rec.id, rec.answer)
-        handset = rec.handset
-        current = self.answer_of(handset)
-        if rec.decision is Decision.COUNTED and handset not in self.first:
-            self.first[handset] = entry
-        held = self.last.get(handset)
-        if held is None or (entry.t, entry.id) >= (held.t, held.id):
-            self.last[handset] = entry
-        after = self.answer_of(handset)
+        self.presses.append(rec)
+        voter = voter_of(rec, self.seating)
+        current = self.answer_of(voter)
+        self._take(rec)
+        after = self.answer_of(voter)
         if after != current:
             self._add(current, -1)
             self._add(after, +1)
         return True
 
-    def answer_of(self, handset: str) -> str | None:
+    def _take(self, rec: Record) -> None:
+        """File a countable record under its voter: one vote per participant, whichever of
+        their handsets (a swap) it came from."""
+        assert rec.answer is not None
+        voter = voter_of(rec, self.seating)
+        entry = _Answer(rec.t, rec.id, rec.answer)
+        if rec.decision is Decision.COUNTED:
+            first = self.first.get(voter)
+            if first is None or (entry.t, entry.id) < (first.t, first.id):
+                self.first[voter] = entry
+        last = self.last.get(voter)
+        if last is None or (entry.t, entry.id) >= (last.t, last.id):
+            self.last[voter] = entry
+
+    def answer_of(self, voter: str) -> str | None:
         book = self.first if self.state.policy is Policy.FIRST else self.last
-        entry = book.get(handset)
+        entry = book.get(voter)
         return entry.answer if entry is not None else None
 
     def answers(self) -> dict[str, str]:
+        """Each voter's counted answer (``p:{participant}``, or the handset's ID)."""
         book = self.first if self.state.policy is Policy.FIRST else self.last
-        return {hs: a.answer for hs, a in book.items()}
+        return {voter: a.answer for voter, a in book.items()}
 
     def _add(self, answer: str | None, sign: int) -> None:
         if answer is None:
@@ -200,17 +268,23 @@ class RoundTally:
             "deadline": state.deadline,
             "remaining_s": state.remaining_s,
             "decisions": dict(self.decisions),
+            # Presses from handsets nobody held: kept, not counted; the technician pairs them.
+            "held": self.decisions.get(Decision.UNKNOWN_HANDSET.value, 0),
             "revision": self.revision,
             "ts": round(time.time() if now is None else now, 3),
         }
         # Which tables have voted says who voted, never what: it stays while results are hidden.
         out["tables"] = self._tables(answers)
+        if state.anonymous:
+            out["anonymous"] = True
         if full:
             out["counts"] = {k: _num(v) for k, v in self.counts.items()}
             out["percent"] = summary.get("percent", {})
             out["summary"] = summary
-            out["segments"] = self._segments(answers)
-            out["groups"] = self._groups(answers)
+            # An anonymous round is not broken down by group: a small table or segment
+            # would come close to naming its voters.
+            out["segments"] = {} if state.anonymous else self._segments(answers)
+            out["groups"] = {} if state.anonymous else self._groups(answers)
         else:
             out["hidden"] = True
         return out
@@ -218,10 +292,9 @@ class RoundTally:
     def _segments(self, answers: dict[str, str]) -> dict[str, Any]:
         if self.seating is None:
             return {}
-        seating = self.seating
 
-        def segment_of(handset: str) -> str | None:
-            seat = seating.seat_of(handset)
+        def segment_of(voter: str) -> str | None:
+            seat = self._seat(voter)
             return seat[0] if seat is not None else None
 
         return self._split(answers, segment_of)
@@ -230,8 +303,17 @@ class RoundTally:
         """Results by each declared grouping, suppressed group by group like segments."""
         if self.seating is None:
             return {}
+
+        def group_in(members: dict[str, str]) -> Callable[[str], str | None]:
+            def group_of(voter: str) -> str | None:
+                if not voter.startswith(PARTICIPANT):
+                    return None  # an unpaired handset counted as it is belongs to no group
+                return members.get(voter.removeprefix(PARTICIPANT))
+
+            return group_of
+
         return {
-            grouping: self._split(answers, members.get)
+            grouping: self._split(answers, group_in(members))
             for grouping, members in self.seating.groups().items()
         }
 
@@ -239,14 +321,16 @@ class RoundTally:
         self, answers: dict[str, str], group_of: Callable[[str], str | None]
     ) -> dict[str, Any]:
         groups: dict[str, list[str]] = {}
-        for handset, answer in answers.items():
-            name = group_of(handset)
+        for voter, answer in answers.items():
+            name = group_of(voter)
             if name is not None:  # "" is a group too: participants with no segment
                 groups.setdefault(name, []).append(answer)
         question = self.state.question
         out: dict[str, Any] = {}
+        # Small groups, and enough others that subtracting from the totals yields none of them.
+        hidden = suppressed_groups({g: len(a) for g, a in groups.items()}, self.min_segment)
         for segment, group in sorted(groups.items()):
-            if len(group) < self.min_segment:
+            if segment in hidden:
                 # Not even the group's size: with it, a split could be worked out by others.
                 out[segment] = {"suppressed": True}
                 continue
@@ -263,14 +347,32 @@ class RoundTally:
             }
         return out
 
+    def _anonymous_turnout(self) -> dict[str, int]:
+        if self.participants is None or self.seating is None:
+            return dict(self.turnout)
+        voted: dict[str, int] = {}
+        for participant in self.participants:
+            seat = self.seating.seat_of(participant)
+            if seat is not None and seat[1]:
+                voted[seat[1]] = voted.get(seat[1], 0) + 1
+        return voted
+
+    def _seat(self, voter: str) -> tuple[str, str] | None:
+        if self.seating is None or not voter.startswith(PARTICIPANT):
+            return None
+        return self.seating.seat_of(voter.removeprefix(PARTICIPANT))
+
     def _tables(self, answers: dict[str, str]) -> dict[str, Any]:
         if self.seating is None:
             return {}
-        voted: dict[str, int] = {}
-        for handset in answers:
-            seat = self.seating.seat_of(handset)
-            if seat is not None:
-                voted[seat[1]] = voted.get(seat[1], 0) + 1
+        if self.state.anonymous:
+            voted = self._anonymous_turnout()
+        else:
+            voted = {}
+            for voter in answers:
+                seat = self._seat(voter)
+                if seat is not None:
+                    voted[seat[1]] = voted.get(seat[1], 0) + 1
         return {
             table: {
                 "seated": seated,
@@ -303,22 +405,46 @@ def recount(
     echo_window_s: float = 2.0,
     seating: Seating | None = None,
     min_segment: int = 5,
+    participants: Iterable[str] | None = None,
 ) -> RoundTally:
     """The round's tally recomputed from journaled presses, optionally under other rules.
 
     Only presses are replayed (bad frames are not); their decisions are taken afresh, so a
     longer grace period can admit presses that were late live, and ``policy`` can switch
-    between first and last answer.
+    between first and last answer. ``seating`` brings the pairing history: presses are
+    held, and attributed to participants, as they were live.
     """
     if policy is not None:
         state = state.model_copy(update={"policy": policy})
-    intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s)
+    records = list(records)
+    ledger = seating.ledger if seating is not None else PairingLedger()
+    pairings: PairingView = RecordedPairings(records, ledger) if state.anonymous else ledger
+    intake = Intake(echo_window_s=echo_window_s, grace_s=grace_s, pairings=lambda: pairings)
     intake.update_round(state)
     tally = RoundTally(state, seating=seating, min_segment=min_segment)
+    if participants is not None:
+        tally.participants = set(participants)
     # Records are numbered afresh: merged journals of several bridges repeat each other's ids.
     for number, rec in enumerate(records, 1):
         if rec.decision in (Decision.BAD_FRAME, Decision.SUSPECT):
             continue  # a held press stays out of every count until the delegate presses again
         press = Press(rec.receiver, rec.handset, rec.key, rec.t, rec.seq, rec.rssi, rec.battery)
-        tally.apply(intake.decide(press, number))
+        again = intake.decide(press, number)
+        again.voter = rec.voter
+        tally.apply(again)
     return tally
+
+
+class RecordedPairings:
+    """The pairing of an anonymous round as its records carry it: a press was a participant's
+    when its voter is a participant's pseudonym (the handsets are pseudonyms too)."""
+
+    def __init__(self, records: Iterable[Record], ledger: PairingLedger) -> None:
+        self._paired = {(r.handset, r.t) for r in records if is_participant_pseudonym(r.voter)}
+        self._ledger = ledger
+
+    def holder_at(self, handset: str, t: float) -> str | None:
+        return "(a participant)" if (handset, t) in self._paired else None
+
+    def roster_loaded_at(self, t: float) -> bool:
+        return self._ledger.roster_loaded_at(t)

@@ -3,10 +3,13 @@
 Snapshots go to ``ars/round/{round}/tally`` (retained) at most every ``interval_s``; changes in
 between are coalesced, so a burst of 200 presses costs one message per interval, not 200. When
 a round closes, the engine waits out the grace period plus ``settle_s`` for batches still in
-flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). A
-countable record that still arrives after that raises the revision and republishes both; a
-record that does not count (late, closed, a duplicate) leaves them as they are. A reset
-withdraws the round's results (an empty retained message) until it closes again.
+flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). The
+final results are frozen: a fixed document, which later roster or pairing changes, and the
+passing of time, leave alone. A countable record journaled in time that still arrives after
+that raises the revision and freezes the results again; a record that does not count (late,
+closed, a duplicate) leaves them as they are; any other correction is an amendment
+(:mod:`bridge.tally.amend`). A reset withdraws the round's results (an empty retained
+message) until it closes again.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class TallyEngine:
         self.min_segment = min_segment
         self.tallies: dict[str, RoundTally] = {}
         self.heard: set[str] = set()
+        self.amendments: dict[str, dict[str, Any]] = {}  # the latest amended results by round
         self._orphans: dict[str, list[tuple[str, Record]]] = {}
         self._dirty: set[str] = set()
         self._withdrawn: set[str] = set()  # reset rounds whose retained results must go
@@ -73,6 +77,9 @@ class TallyEngine:
         link.subscribe(topics.all_round_states, self._on_state)
         link.subscribe(topics.roster, self._on_roster)
         link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+        link.subscribe(topics.all_round_turnouts, self._on_turnout)
+        # round -> bridge -> (the round's last reset, voters by table)
+        self._turnouts: dict[str, dict[str, tuple[float | None, dict[str, int]]]] = {}
 
     # Input.
 
@@ -96,11 +103,13 @@ class TallyEngine:
             self.tallies[state.round] = tally
             for source, rec in self._orphans.pop(state.round, []):
                 tally.apply(rec, source)
+            self._take_turnout(tally)
         else:
             was_closed = tally.state.status is RoundStatus.CLOSED
             tally.set_state(state)
             if was_closed and state.status is not RoundStatus.CLOSED:
                 tally.final = False
+                tally.frozen = None
         if state.status is RoundStatus.CLOSED and not tally.final:
             self._schedule_final(state)
         self._mark(state.round)
@@ -113,11 +122,12 @@ class TallyEngine:
             log.warning("ignoring malformed roster on %s: %s", message.topic, exc)
 
     def set_seating(self, seating: Seating) -> None:
-        """A new roster: segments, tables and turnout of every round follow it."""
+        """A new roster: segments, tables and turnout of every round not final follow it."""
         self.seating = seating
         for round_id, tally in self.tallies.items():
-            tally.seating = seating
-            self._mark(round_id)
+            if not tally.final:
+                tally.set_seating(seating)
+                self._mark(round_id)
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         try:
@@ -132,6 +142,35 @@ class TallyEngine:
             for round_id, tally in self.tallies.items():
                 if not tally.final:
                     self._mark(round_id)
+
+    def _on_turnout(self, message: aiomqtt.Message) -> None:
+        """An anonymous round's turnout by table from a bridge (who voted, not what)."""
+        try:
+            doc = json.loads(payload_bytes(message))
+            round_id, bridge = str(doc["round"]), str(doc.get("bridge", ""))
+            tables = {str(t): int(n) for t, n in dict(doc["tables"]).items()}
+            since = None if doc.get("since") is None else float(doc["since"])
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("ignoring malformed turnout on %s: %s", message.topic, exc)
+            return
+        self._turnouts.setdefault(round_id, {})[bridge] = (since, tables)
+        tally = self.tallies.get(round_id)
+        if tally is not None:
+            self._take_turnout(tally)
+
+    def _take_turnout(self, tally: RoundTally) -> None:
+        turnouts = self._turnouts.get(tally.state.round)
+        if tally.final or not turnouts:
+            return
+        total: dict[str, int] = {}
+        for since, tables in turnouts.values():
+            if since != tally.state.since:
+                continue  # from before the round's last reset
+            for table, n in tables.items():
+                total[table] = total.get(table, 0) + n
+        tally.turnout = total
+        tally.participants = None  # the bridges' counts include what the journal held
+        self._mark(tally.state.round)
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
         try:
@@ -173,6 +212,7 @@ class TallyEngine:
                     if rec.decision not in COUNTABLE or rec.answer is None:
                         continue  # the published results stand: this press changes no count
                     tally.revision += 1
+                    self._freeze(tally)
                 self._mark(rec.round)
 
     # Output.
@@ -186,11 +226,30 @@ class TallyEngine:
         return tally.snapshot(heard=len(self.heard), now=self._clock.time(), full=show)
 
     def results(self, round_id: str) -> dict[str, Any] | None:
-        """The final results, or None while the round is not closed and settled."""
+        """The final results (frozen), or None while the round is not closed and settled."""
         tally = self.tallies.get(round_id)
         if tally is None or not tally.final:
             return None
-        return self.snapshot(round_id, full=True)
+        return tally.frozen
+
+    def amended(self, doc: dict[str, Any]) -> None:
+        """An amendment's revision replaces the round's frozen results, now and after a
+        restart: from here on only another amendment changes them."""
+        round_id = str(doc["round"])
+        self.amendments[round_id] = doc
+        tally = self.tallies.get(round_id)
+        if tally is not None and tally.final:
+            self._freeze(tally)
+            self._mark(round_id)
+
+    def _freeze(self, tally: RoundTally) -> None:
+        """Fix the final results document as it stands now (or as last amended)."""
+        amended = self.amendments.get(tally.state.round)
+        if amended is not None:
+            tally.frozen = amended
+            tally.revision = int(amended["revision"])
+            return
+        tally.frozen = tally.snapshot(heard=len(self.heard), now=self._clock.time(), full=True)
 
     async def run(self) -> None:
         """Publish coalesced snapshots until cancelled."""
@@ -211,16 +270,17 @@ class TallyEngine:
                 await self._link.publish(
                     self._topics.round_results(round_id), "", qos=1, retain=True
                 )
+            if tally.final and tally.frozen is not None:
+                shown = tally.state.results_visible
+                results = tally.frozen if shown else self.snapshot(round_id, full=False)
+                assert results is not None
+                await self._emit("tally", self._topics.round_tally(round_id), results)
+                await self._emit("results", self._topics.round_results(round_id), results)
+                continue
             snap = self.snapshot(round_id)
             if snap is None:
                 continue
             await self._emit("tally", self._topics.round_tally(round_id), snap)
-            if tally.final:
-                results = (
-                    snap if tally.state.results_visible else self.snapshot(round_id, full=False)
-                )
-                assert results is not None
-                await self._emit("results", self._topics.round_results(round_id), results)
 
     def became_active(self) -> None:
         """This tally took the lease over: publish every round as it stands here."""
@@ -232,7 +292,7 @@ class TallyEngine:
         the tally holding the lease publishes, and says under which epoch."""
         if not self.receipts.active:
             return
-        doc["epoch"] = self.receipts.epoch
+        doc = {**doc, "epoch": self.receipts.epoch}
         await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
         for listener in self.listeners:
             listener(kind, doc)
@@ -254,6 +314,7 @@ class TallyEngine:
             if tally is not None and tally.state.status is RoundStatus.CLOSED:
                 tally.final = True
                 tally.revision += 1
+                self._freeze(tally)
                 self._mark(round_id)
 
         self._timers[round_id] = self._clock.call_at(
@@ -276,6 +337,11 @@ class TallyEngine:
                 rounds = await asyncio.to_thread(records.rounds)
             for state in rounds:
                 self.update_round(state)
+            for state in rounds:
+                if records is not None and state.anonymous and state.round in self.tallies:
+                    # Who voted, as journaled apart from the answers.
+                    voted = await asyncio.to_thread(records.participants, state)
+                    self.tallies[state.round].participants = set(voted or ())
             if records is not None and local:
                 journaled = await asyncio.to_thread(records.journal_records)
                 # What the bridge's publisher sent: duplicates and bad frames stay behind.

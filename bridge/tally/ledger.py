@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS tally_presses (
     rssi INTEGER,
     battery INTEGER,
     detail TEXT NOT NULL DEFAULT '',
+    voter TEXT,
     PRIMARY KEY (bridge, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tally_presses_round ON tally_presses (round, t);
@@ -173,7 +174,8 @@ class Ledger:
                 return
             where, args = ("WHERE round = ?", (round_id,)) if round_id is not None else ("", ())
             cur = db.execute(
-                f"SELECT {_COLUMNS}, detail FROM tally_presses {where} ORDER BY t, bridge, id",
+                f"SELECT {_COLUMNS}, detail, voter FROM tally_presses {where} "
+                "ORDER BY t, bridge, id",
                 args,
             )
             for row in cur:
@@ -251,12 +253,14 @@ def _row(bridge: str, r: Record) -> tuple[object, ...]:
         r.rssi,
         r.battery,
         r.detail,
+        r.voter,
     )
 
 
 def record_of(row: tuple[object, ...]) -> Record:
     """A ledger row (without its bridge) as a record."""
-    id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail = row
+    id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail = row[:12]
+    voter = row[12] if len(row) > 12 else None
     return Record(
         int(id_),  # type: ignore[call-overload]
         float(t),  # type: ignore[arg-type]
@@ -270,4 +274,5 @@ def record_of(row: tuple[object, ...]) -> Record:
         None if rssi is None else int(rssi),  # type: ignore[call-overload]
         None if battery is None else int(battery),  # type: ignore[call-overload]
         str(detail),
+        None if voter is None else str(voter),
     )

@@ -35,8 +35,10 @@ def recount_results(
     seating: Seating | None = None,
     heard: int | None = None,
     min_segment: int = 5,
+    participants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """A round's results recomputed from its journaled presses (final, counts shown)."""
+    """A round's results recomputed from its journaled presses (final, counts shown);
+    ``participants`` (who voted, journaled apart) gives an anonymous round's turnout."""
     tally = recount(
         records,
         state,
@@ -45,6 +47,7 @@ def recount_results(
         echo_window_s=echo_window_s,
         seating=seating,
         min_segment=min_segment,
+        participants=participants,
     )
     tally.final = True
     heard_n = (
@@ -103,6 +106,10 @@ class EventRecords:
             return streams[0]
         return list(heapq.merge(*streams, key=lambda r: r.t))
 
+    def participants(self, state: RoundState) -> list[str] | None:
+        """Who voted in an anonymous round (journaled apart from answers); None otherwise."""
+        return self.journal.participants(state.round, state.since) if state.anonymous else None
+
     def results(
         self, state: RoundState, *, seating: Seating | None = None, min_segment: int = 5
     ) -> dict[str, Any]:
@@ -112,7 +119,11 @@ class EventRecords:
             doc: dict[str, Any] = json.loads(stored)
             return doc
         return recount_results(
-            self.records(state.round), state, seating=seating, min_segment=min_segment
+            self.records(state.round),
+            state,
+            seating=seating,
+            min_segment=min_segment,
+            participants=self.participants(state),
         )
 
     def close(self) -> None:

@@ -142,6 +142,10 @@ async def test_with_a_token_changes_and_personal_data_need_it(tmp_path: Path) ->
         assert (await c.get("/api/v1/health")).status_code == 200
         assert (await c.get("/api/v1/handsets")).status_code == 401
         assert (await c.get("/api/v1/rounds/q1/votes.csv")).status_code == 401
+        for personal in ("/api/v1/audit", "/api/v1/audit.csv", "/api/v1/pairings.csv"):
+            assert (await c.get(personal)).status_code == 401, personal
+        audit = await c.get("/api/v1/audit", headers={"authorization": "Bearer s3cret-token"})
+        assert [e["action"] for e in audit.json()] == ["create", "open"]
         assert (
             await c.get("/api/v1/rounds/q1/votes.csv", params={"token": "s3cret-token"})
         ).status_code == 200

@@ -55,6 +55,8 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
         "groups.csv",
         "results.xlsx",
         "votes.csv",
+        "pairings.csv",
+        "audit.csv",
         "results.json",
         "report.html",
     }

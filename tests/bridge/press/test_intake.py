@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+from bridge.event.pairing import PairingLedger
 from bridge.event.questions import Question
 from bridge.event.rounds import RoundState, RoundStatus, Window
-from bridge.event.votes import Decision
+from bridge.event.votes import Decision, Unpaired
 from bridge.press.intake import Intake
 from drivers.base import Press
 
@@ -100,12 +101,34 @@ def test_keys_the_question_does_not_take_are_invalid() -> None:
     assert d("AA", "B", T0 + 2) is Decision.COUNTED
 
 
+def paired(at: float, **held: str) -> PairingLedger:
+    """A history in which each handset (keyword) was paired with its participant at ``at``."""
+    ledger = PairingLedger()
+    ledger.follow(dict(held.items()), at, participants=max(len(held), 1))
+    return ledger
+
+
 def test_unknown_handsets_when_the_round_takes_paired_handsets_only() -> None:
-    d = Decider(open_round(paired_only=True), known=lambda h: h == "AA")
+    ledger = paired(T0, AA="p1")
+    d = Decider(open_round(paired_only=True), pairings=lambda: ledger)
     assert d("AA", "A", T0 + 1) is Decision.COUNTED
     assert d("ZZ", "A", T0 + 1) is Decision.UNKNOWN_HANDSET
-    anyone = Decider(open_round(), known=lambda h: h == "AA")
+    nobody = Decider(open_round(paired_only=True))  # no roster at all: nobody is paired
+    assert nobody("AA", "A", T0 + 1) is Decision.UNKNOWN_HANDSET
+    anyone = Decider(open_round(unpaired=Unpaired.COUNT), pairings=lambda: ledger)
     assert anyone("ZZ", "A", T0 + 1) is Decision.COUNTED
+
+
+def test_with_a_roster_loaded_unpaired_handsets_are_held_until_paired() -> None:
+    ledger = paired(T0, AA="p1")
+    d = Decider(open_round(), pairings=lambda: ledger)
+    assert d("ZZ", "A", T0 + 1) is Decision.UNKNOWN_HANDSET  # a delegate's second keypad
+    assert d("ZZ", "A", T0 + 1.1) is Decision.DUPLICATE  # its retransmit
+    ledger.follow({"AA": "p1", "ZZ": "p2"}, T0 + 5, participants=2)
+    assert d("ZZ", "B", T0 + 4) is Decision.UNKNOWN_HANDSET  # stamped before the pairing
+    assert d("ZZ", "A", T0 + 6) is Decision.COUNTED  # from the pairing on it counts
+    before_roster = Decider(open_round(), pairings=lambda: paired(T0 + 100, AA="p1"))
+    assert before_roster("ZZ", "A", T0 + 1) is Decision.COUNTED  # no roster loaded yet
 
 
 def test_a_reset_round_starts_afresh() -> None:
