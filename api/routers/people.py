@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -9,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DeskDep, ServiceDep
-from bridge.event.roster import Participant, roster_from_csv
+from bridge.event.roster import CSV_COLUMNS, Participant, roster_from_csv
+from bridge.reports.tables import spreadsheet_safe
 
 router = APIRouter(tags=["participants"])
 
@@ -35,7 +38,13 @@ async def list_participants(desk: DeskDep) -> list[Participant]:
 
 @router.get("/participants.csv")
 async def participants_csv(desk: DeskDep) -> Response:
-    return Response(desk.roster.to_csv(), media_type="text/csv; charset=utf-8")
+    """The roster as CSV, with cells a spreadsheet would run as formulas quoted."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in desk.roster.participants():
+        writer.writerow(spreadsheet_safe({**p.model_dump(), "handset": p.handset or ""}))
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
 @router.put(

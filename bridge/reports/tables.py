@@ -42,6 +42,18 @@ VOTES_COLUMNS = (
 )
 
 
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"): quoted with a leading '.
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every text cell that starts like a formula prefixed with ``'``."""
+    return {
+        k: "'" + v if isinstance(v, str) and v.startswith(FORMULA_LEAD) else v
+        for k, v in row.items()
+    }
+
+
 def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per option of a round's results document."""
     question = results["question"]
@@ -71,7 +83,7 @@ def results_csv(documents: Iterable[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, RESULTS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for doc in documents:
-        writer.writerows(results_rows(doc))
+        writer.writerows(spreadsheet_safe(row) for row in results_rows(doc))
     return out.getvalue()
 
 
@@ -83,21 +95,23 @@ def votes_csv(records: Iterable[Record], roster: Roster | None = None) -> str:
     for rec in records:
         holder = roster.holder(rec.handset) if roster is not None and rec.handset else None
         writer.writerow(
-            {
-                "id": rec.id,
-                "time": iso(rec.t),
-                "round": rec.round or "",
-                "receiver": rec.receiver,
-                "handset": rec.handset,
-                "participant": holder.id if holder is not None else "",
-                "key": rec.key,
-                "decision": rec.decision.value,
-                "answer": rec.answer or "",
-                "seq": "" if rec.seq is None else rec.seq,
-                "rssi": "" if rec.rssi is None else rec.rssi,
-                "battery": "" if rec.battery is None else rec.battery,
-                "detail": rec.detail,
-            }
+            spreadsheet_safe(
+                {
+                    "id": rec.id,
+                    "time": iso(rec.t),
+                    "round": rec.round or "",
+                    "receiver": rec.receiver,
+                    "handset": rec.handset,
+                    "participant": holder.id if holder is not None else "",
+                    "key": rec.key,
+                    "decision": rec.decision.value,
+                    "answer": rec.answer or "",
+                    "seq": "" if rec.seq is None else rec.seq,
+                    "rssi": "" if rec.rssi is None else rec.rssi,
+                    "battery": "" if rec.battery is None else rec.battery,
+                    "detail": rec.detail,
+                }
+            )
         )
     return out.getvalue()
 
