@@ -56,6 +56,8 @@ def health_report(service: Service) -> dict[str, Any]:
             "gaps": service.tally.gaps,
             "rounds": len(service.tally.tallies),
         }
+    # Messages dropped from the bus: forged, malformed or out of line (never applied).
+    out["bus"] = service.guard.report()
     if service.controller is not None:
         out["current_round"] = service.controller.current
     out["status"] = "ok" if ok else "degraded"

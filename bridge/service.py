@@ -32,8 +32,9 @@ from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
 from bridge.health import health_report, latest_sightings
 from bridge.mqtt.broker import EmbeddedBroker
+from bridge.mqtt.feed import MirrorFeed
+from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
-from bridge.mqtt.mirror import PATTERNS as MIRRORED
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
 from bridge.press.intake import Intake
@@ -41,6 +42,7 @@ from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
 from bridge.press.role import BridgeCore
 from bridge.settings import ConfigError, Settings
+from bridge.tally.batches import BatchCheck
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
 from bridge.tally.results import RESULTS_DOC
@@ -84,6 +86,7 @@ class Service:
         if len(set(names)) != len(names):
             raise ConfigError(f"receiver names must be distinct, got {names}")
         self.broker: EmbeddedBroker | None = None
+        self.guard = BusGuard()  # what this process dropped from the bus, for /health
         self.link = self._make_link()
         self.mirror = Mirror()  # what browsers see: rounds, tallies, availability...
         self.journal: Journal | None = None
@@ -128,9 +131,9 @@ class Service:
     def _build_roles(self) -> None:
         s = self.settings
         topics = self.topics
-        for pattern in MIRRORED:
-            self.link.subscribe(f"{topics.base}/{pattern}", self._mirror)
-        self.link.subscribe(topics.roster, self._on_roster)
+        MirrorFeed(self.link, topics, self.mirror, self.guard, owns=self._owns, taken=self._taken)
+        if "api" not in self.roles:  # with the desk here, the roster comes directly
+            self.link.subscribe(topics.roster, self._on_roster)
         if self.roles & {"bridge", "api"}:
             self.store = EventStore(s.journal.path)
         if "bridge" in self.roles:
@@ -161,12 +164,24 @@ class Service:
             self.journal = journal
             self.link.subscribe(topics.all_round_states, self._remote_state)
         if "tally" in self.roles:
+            check = BatchCheck(
+                s.bus.bridges or [s.bridge_id],
+                max_bytes=s.bus.max_message_bytes,
+                max_records=s.bus.max_batch_records,
+                max_record_jump=s.bus.max_record_jump,
+                receivers_of=self._receivers_of,
+                own=(s.bridge_id, self.link.sent) if "bridge" in self.roles else None,
+            )
             self.tally = TallyEngine(
                 self.link,
                 topics,
                 interval_s=s.rounds.tally_interval_ms / 1000,
                 settle_s=s.rounds.settle_ms / 1000,
                 clock=self.clock,
+                check=check,
+                guard=self.guard,
+                desk_on_bus="api" not in self.roles,
+                max_revision_jump=s.bus.max_revision_jump,
             )
         if "api" in self.roles:
             assert self.store is not None
@@ -182,7 +197,9 @@ class Service:
                 roster_file=s.event.roster,
             )
             self.desk.roster_listeners.append(self._seating_changed)
-            RequestHandler(self.link, topics, s.bridge_id, self.desk)
+            RequestHandler(
+                self.link, topics, s.bridge_id, self.desk, token=s.api.token, guard=self.guard
+            )
 
     @property
     def controller(self) -> RoundController | None:
@@ -327,15 +344,26 @@ class Service:
                 self._states.task_done()
 
     async def _remote_state(self, message: aiomqtt.Message) -> None:
-        if self.core is None:
-            return
+        if self.core is None or self.desk is not None:
+            return  # with the desk in this process, states come directly (bridge.mqtt.feed)
+        topic = str(message.topic)
         try:
             state = RoundState.model_validate_json(payload_bytes(message))
         except (ValidationError, TypeError) as exc:
-            log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
+            log.warning("ignoring malformed round state on %s: %s", topic, exc)
+            return
+        held = self.core.intake.round(state.round)
+        revision = held.revision if held is not None else 0
+        if state.revision > revision + self.settings.bus.max_revision_jump or not topic.endswith(
+            f"/{state.round}/state"
+        ):
+            self.guard.reject(
+                topic,
+                Rejected("round state out of line", f"revision {state.revision} after {revision}"),
+            )
             return
         self.core.update_round(state)
-        if self.store is not None and self.desk is None:  # a bridge of its own keeps rounds too
+        if self.store is not None:  # a bridge of its own keeps rounds too
             await self.store.save_round(state)
 
     # The roster, as bridges (paired-only rounds) and the tally (segments, tables) see it.
@@ -357,27 +385,43 @@ class Service:
     def _paired(self, handset: str) -> bool:
         return self.seats is not None and self.seats.seat_of(handset) is not None
 
-    async def _mirror(self, message: aiomqtt.Message) -> None:
-        topic = str(message.topic)
-        relative = "/".join(self.topics.split(topic))
-        try:
-            doc = json.loads(payload_bytes(message))
-        except TypeError:
-            doc = None  # an empty retained message clears a topic
-        except ValueError:
-            log.warning("ignoring a message on %s that is not JSON", topic)
-            return
-        self.mirror.update(relative, doc)
+    async def _taken(self, relative: str, doc: Any) -> None:
         parts = relative.split("/")
         if (
             self.desk is not None
-            and doc is not None
+            and isinstance(doc, dict)
             and parts[0] == "round"
             and parts[-1] == "results"
+            and doc.get("round") == parts[1]
             and not doc.get("hidden")
         ):
             # Exports take the published results; hidden ones they recount from the journal.
             await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
+
+    def _owns(self, parts: list[str]) -> bool:
+        """Whether a role of this process is the one publisher of the topic ``parts``."""
+        kind = parts[-1]
+        if parts[0] == "round":
+            return (self.tally is not None and kind in ("tally", "results")) or (
+                self.desk is not None and kind in ("state", "current")
+            )
+        if parts[0] == "bridge" and len(parts) == 3:
+            return self.core is not None and parts[1] == self.settings.bridge_id
+        if parts[0] == "rx" and len(parts) == 3:
+            return self.core is not None and parts[1] in self._own_receivers
+        return self.desk is not None and parts in (["agenda"], ["roster"])
+
+    def _receivers_of(self, bridge: str) -> frozenset[str] | None:
+        """The receivers ``bridge`` has: this process's own, or as its state says."""
+        if self.core is not None and bridge == self.settings.bridge_id:
+            return self._own_receivers
+        doc = self.mirror.latest.get(f"bridge/{bridge}/state")
+        names = doc.get("receivers") if isinstance(doc, dict) else None
+        return frozenset(map(str, names)) if isinstance(names, list) else None
+
+    @property
+    def _own_receivers(self) -> frozenset[str]:
+        return frozenset(r.name for r in self.receivers)
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings

@@ -67,6 +67,26 @@ class MqttSettings(BaseModel):
         return v
 
 
+class BusSettings(BaseModel):
+    """What the service believes from the MQTT bus (see docs/operations.md, "The bus")."""
+
+    # Bridges whose vote batches count; empty: this service's own bridge_id only.
+    bridges: list[str] = []
+    # A vote batch larger than this is dropped (batch_max presses take about 100 bytes each).
+    max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # Presses per vote batch; a bridge sends at most [mqtt] batch_max.
+    max_batch_records: int = Field(10000, ge=1)
+    # How far a batch's record ids may run ahead of the highest one its bridge sent: a
+    # forged id far ahead would hide every real press below it.
+    max_record_jump: int = Field(100_000, ge=1)
+    # How far a round state's revision may run ahead of the one held (a round changes a few
+    # dozen times; a forged revision far ahead would shadow every real change).
+    max_revision_jump: int = Field(10_000, ge=1)
+    # Messages this process remembers having published, to tell its own echoes from messages
+    # someone else wrote in its name (about 30 bytes each).
+    echo_memory: int = Field(10_000, ge=100, le=1_000_000)
+
+
 class JournalSettings(BaseModel):
     """The durable press journal (SQLite in WAL mode, group commit)."""
 
@@ -146,6 +166,7 @@ class Settings(BaseSettings):
     bridge_id: str = Field("bridge1", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     mqtt: MqttSettings = MqttSettings()
     broker: BrokerSettings = BrokerSettings()
+    bus: BusSettings = BusSettings()
     journal: JournalSettings = JournalSettings()
     dedup: DedupSettings = DedupSettings()
     rounds: RoundSettings = RoundSettings()

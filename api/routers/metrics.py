@@ -36,6 +36,14 @@ class ServiceCollector(Collector):
             "browsers following the live state",
             value=svc.mirror.clients,
         )
+        rejected = CounterMetricFamily(
+            "arsbridge_bus_rejected",
+            "messages dropped from the bus (forged, malformed, out of line), by reason",
+            labels=["reason"],
+        )
+        for reason, n in sorted(svc.guard.by_reason.items()):
+            rejected.add_metric([reason], n)
+        yield rejected
         core, journal, publisher = svc.core, svc.journal, svc.publisher
         if core is not None and journal is not None and publisher is not None:
             decisions = CounterMetricFamily(

@@ -9,8 +9,10 @@ instead of failing while the broker is away, so QoS 1 batches are delivered late
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 RETRY_PAUSE_S = 0.05  # between two attempts of one publish while the link recovers
 
 Handler = Callable[[aiomqtt.Message], Awaitable[None] | None]
+RetainedHook = Callable[[str, bytes], Awaitable[None]]
 
 
 class BrokerUnreachable(Exception):
@@ -60,6 +63,7 @@ class MqttLink:
         timeout_s: float = 10.0,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
+        echo_memory: int = 10000,
     ) -> None:
         self.host, self.port = host, port
         self.client_id = client_id
@@ -70,6 +74,11 @@ class MqttLink:
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._handlers: list[tuple[str, Handler]] = []
         self._retained: dict[str, tuple[bytes, int]] = {}
+        # Digests of what this link published lately: its own echoes from the broker are told
+        # from messages someone else wrote in its name.
+        self._sent: OrderedDict[bytes, None] = OrderedDict()
+        self._echo_memory = echo_memory
+        self.on_retained: list[RetainedHook] = []  # told of each retained publish, before it
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
@@ -96,6 +105,10 @@ class MqttLink:
         data = payload.encode() if isinstance(payload, str) else payload
         if retain:
             self._retained[topic] = (data, qos)
+        self._remember(topic, data)
+        if retain:
+            for hook in self.on_retained:
+                await hook(topic, data)
         while True:
             await self.connected.wait()
             client = self._client
@@ -113,6 +126,22 @@ class MqttLink:
                 continue
             self.published += 1
             return
+
+    def sent(self, topic: str, data: bytes) -> bool:
+        """True when this link published ``data`` on ``topic`` lately (its own echo)."""
+        return _digest(topic, data) in self._sent
+
+    def retained(self, topic: str) -> bytes | None:
+        """What this link last published retained on ``topic``, if anything."""
+        held = self._retained.get(topic)
+        return held[0] if held is not None else None
+
+    def _remember(self, topic: str, data: bytes) -> None:
+        key = _digest(topic, data)
+        self._sent[key] = None
+        self._sent.move_to_end(key)
+        while len(self._sent) > self._echo_memory:
+            self._sent.popitem(last=False)
 
     async def run(self) -> None:
         """Connect, dispatch messages and reconnect forever (until cancelled)."""
@@ -169,6 +198,10 @@ class MqttLink:
                     log.exception("handler for %s failed on %s", pattern, message.topic)
 
 
+def _digest(topic: str, data: bytes) -> bytes:
+    return hashlib.blake2b(topic.encode() + b"\0" + data, digest_size=16).digest()
+
+
 def payload_bytes(message: aiomqtt.Message) -> bytes:
     """A message's payload as bytes; raises TypeError for an empty or non-text payload."""
     payload = message.payload
@@ -203,4 +236,5 @@ def link_from_settings(
         timeout_s=m.publish_timeout_s,
         reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s,
+        echo_memory=settings.bus.echo_memory,
     )

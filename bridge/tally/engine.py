@@ -22,8 +22,10 @@ from pydantic import ValidationError
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import PUBLISHED, Record
+from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
+from bridge.tally.batches import BatchCheck
 from bridge.tally.count import RoundTally, Seating, SeatingPlan
 from bridge.tally.results import EventRecords
 
@@ -43,6 +45,10 @@ class TallyEngine:
         clock: Clock | None = None,
         seating: Seating | None = None,
         min_segment: int = 5,
+        check: BatchCheck,
+        guard: BusGuard | None = None,
+        desk_on_bus: bool = True,
+        max_revision_jump: int = 10000,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -62,9 +68,15 @@ class TallyEngine:
         self.gaps = 0
         self._last_batch: dict[tuple[str, str, float], int] = {}
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.check = check
+        self.max_revision_jump = max_revision_jump
+        self.guard = guard or BusGuard()
         link.subscribe(topics.all_votes, self._on_votes)
-        link.subscribe(topics.all_round_states, self._on_state)
-        link.subscribe(topics.roster, self._on_roster)
+        # With the round controller in this process its states and roster come directly,
+        # never from the bus, where anyone could have written one.
+        if desk_on_bus:
+            link.subscribe(topics.all_round_states, self._on_state)
+            link.subscribe(topics.roster, self._on_roster)
         link.subscribe(topics.all_bridge_handsets, self._on_handsets)
 
     # Input.
@@ -74,6 +86,16 @@ class TallyEngine:
             state = RoundState.model_validate_json(payload_bytes(message))
         except ValidationError as exc:
             log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
+            return
+        tally = self.tallies.get(state.round)
+        held = tally.state.revision if tally is not None else 0
+        if state.revision > held + self.max_revision_jump or not str(message.topic).endswith(
+            f"/{state.round}/state"
+        ):
+            self.guard.reject(
+                str(message.topic),
+                Rejected("round state out of line", f"revision {state.revision} after {held}"),
+            )
             return
         self.update_round(state)
 
@@ -125,24 +147,21 @@ class TallyEngine:
                     self._mark(round_id)
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
         try:
-            batch = json.loads(payload_bytes(message))
-            source = str(batch.get("bridge", ""))
-            receiver = str(batch["receiver"])
-            items = batch["presses"]
-            records = [Record.from_wire(receiver, item) for item in items]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            levels = self._topics.split(topic)
+            batch = self.check.check(topic, levels[1] if len(levels) == 3 else "", _data(message))
+        except Rejected as exc:
             self.bad_batches += 1
-            log.warning("ignoring malformed vote batch on %s: %s", message.topic, exc)
+            self.guard.reject(topic, exc)
             return
         self.batches += 1
-        key = (source, receiver, float(batch.get("boot", 0.0)))
-        number = int(batch.get("batch", 0))
+        key = (batch.bridge, batch.receiver, batch.boot)
         last = self._last_batch.get(key)
-        if last is not None and number > last + 1:
-            self.gaps += number - last - 1
-        self._last_batch[key] = max(number, last or 0)
-        self.apply(records, source)
+        if last is not None and batch.number > last + 1:
+            self.gaps += batch.number - last - 1
+        self._last_batch[key] = max(batch.number, last or 0)
+        self.apply(batch.records, batch.bridge)
 
     def apply(self, records: list[Record], source: str = "") -> None:
         """Count records from one bridge."""
@@ -244,6 +263,8 @@ class TallyEngine:
                 journaled = await asyncio.to_thread(records.records, state.round)
                 # What the bridge's publisher sent: duplicates and bad frames stay behind.
                 self.apply([r for r in journaled if r.decision in PUBLISHED], source)
+                if journaled:
+                    self.check.seen(source, max(r.id for r in journaled))
         finally:
             records.close()
         if rounds:
@@ -253,3 +274,10 @@ class TallyEngine:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+
+
+def _data(message: aiomqtt.Message) -> bytes:
+    try:
+        return payload_bytes(message)
+    except TypeError:
+        raise Rejected("malformed", "empty payload") from None
