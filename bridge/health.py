@@ -25,6 +25,9 @@ def health_report(service: Service) -> dict[str, Any]:
             "connects": service.link.connects,
             "broker": f"{service.link.host}:{service.link.port}",
             "embedded": service.broker is not None,
+            "server": service.broker.server if service.broker is not None else None,
+            # Anyone who reaches such a broker can read the bus and publish on it.
+            "anonymous_allowed": service.anonymous_broker,
         },
     }
     ok = service.link.connected.is_set()

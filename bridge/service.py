@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Coroutine, Iterable, Sequence
+from secrets import token_hex
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +32,13 @@ from bridge.desk.requests import RequestHandler
 from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
 from bridge.health import health_report, latest_sightings
+from bridge.mqtt.access import (
+    CredentialsError,
+    credentials_path,
+    load_credentials,
+    user_grants,
+    user_of,
+)
 from bridge.mqtt.broker import EmbeddedBroker
 from bridge.mqtt.feed import MirrorFeed
 from bridge.mqtt.guard import BusGuard, Rejected
@@ -87,6 +95,7 @@ class Service:
             raise ConfigError(f"receiver names must be distinct, got {names}")
         self.broker: EmbeddedBroker | None = None
         self.guard = BusGuard()  # what this process dropped from the bus, for /health
+        self.anonymous_broker = False  # the broker lets clients in without credentials
         self.link = self._make_link()
         self.mirror = Mirror()  # what browsers see: rounds, tallies, availability...
         self.journal: Journal | None = None
@@ -116,17 +125,32 @@ class Service:
 
     def _make_link(self) -> MqttLink:
         s = self.settings
+        login = None
         if s.mqtt.url == "embedded":
+            grants = user_grants(s.mqtt.base)
+            try:
+                passwords = load_credentials(credentials_path(s), grants)
+            except CredentialsError as exc:
+                raise ConfigError(str(exc)) from None
             self.broker = EmbeddedBroker(
-                s.broker.host, s.broker.port, max_connections=s.broker.max_connections
+                s.broker.host,
+                s.broker.port,
+                max_connections=s.broker.max_connections,
+                passwords=passwords,
+                grants=grants,
+                server=s.broker.server,
+                mosquitto=s.broker.mosquitto,
             )
+            user = user_of(self.roles)
+            login = (user, passwords[user])
         will = None
         if "bridge" in self.roles:
             offline = json.dumps({"state": "offline", "bridge": s.bridge_id}).encode()
             will = (self.topics.bridge_state(s.bridge_id), offline)
-        return link_from_settings(
-            s, f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}", will
-        )
+        # Unique to this run: a client that takes the ID over cannot be this process's own
+        # reconnection, and nobody can guess it to take the session over.
+        client_id = f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}-{token_hex(6)}"
+        return link_from_settings(s, client_id, will, login=login)
 
     def _build_roles(self) -> None:
         s = self.settings
@@ -240,6 +264,15 @@ class Service:
             await self._check_receivers()
         self._spawn(self.link.run(), "mqtt")
         await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+        self.anonymous_broker = await self.link.accepts_anonymous()
+        if self.anonymous_broker:
+            log.warning(
+                "the MQTT broker %s:%d lets anonymous clients in: anyone who reaches it can "
+                "read the bus and publish on it; give it users and ACLs "
+                "(arsbridge broker-config, docs/operations.md)",
+                self.link.host,
+                self.link.port,
+            )
         if self.desk is not None:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart

@@ -34,6 +34,12 @@ class BrokerSettings(BaseModel):
     # Not 1883, so that the embedded broker never collides with a system Mosquitto.
     port: int = Field(1884, ge=1, le=65535)
     max_connections: int = Field(200, ge=1)
+    # "auto": a Mosquitto process the service manages when the binary is installed, amqtt
+    # inside the service otherwise; "mosquitto" or "amqtt" to choose one.
+    server: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    mosquitto: str = "mosquitto"  # the binary: a name looked up on PATH and /usr/sbin, or a path
+    # The password of each role's MQTT user, made on first start (default: beside the journal).
+    credentials: Path | None = None
 
 
 class MqttSettings(BaseModel):

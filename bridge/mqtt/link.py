@@ -127,6 +127,20 @@ class MqttLink:
             self.published += 1
             return
 
+    async def accepts_anonymous(self) -> bool:
+        """Whether the broker lets a client in without credentials (tried once, briefly)."""
+        try:
+            async with aiomqtt.Client(
+                self.host,
+                self.port,
+                identifier=f"{self.client_id}-probe",
+                timeout=self._timeout,
+                clean_session=True,
+            ):
+                return True
+        except aiomqtt.MqttError:
+            return False
+
     def sent(self, topic: str, data: bytes) -> bool:
         """True when this link published ``data`` on ``topic`` lately (its own echo)."""
         return _digest(topic, data) in self._sent
@@ -213,10 +227,16 @@ def payload_bytes(message: aiomqtt.Message) -> bytes:
 
 
 def link_from_settings(
-    settings: Settings, client_id: str, will: tuple[str, bytes] | None = None
+    settings: Settings,
+    client_id: str,
+    will: tuple[str, bytes] | None = None,
+    *,
+    login: tuple[str, str] | None = None,
 ) -> MqttLink:
-    """The link ``[mqtt]`` describes (``url = "embedded"``: the ``[broker]`` on loopback)."""
+    """The link ``[mqtt]`` describes (``url = "embedded"``: the ``[broker]`` on loopback);
+    ``login`` (user, password) takes the place of ``[mqtt] username`` and ``password``."""
     m = settings.mqtt
+    username, password = login if login is not None else (m.username, m.password)
     if m.url == "embedded":
         host, port = settings.broker.host, settings.broker.port
     else:
@@ -230,8 +250,8 @@ def link_from_settings(
         port,
         client_id=client_id,
         will=will,
-        username=m.username,
-        password=m.password,
+        username=username,
+        password=password,
         keepalive_s=m.keepalive_s,
         timeout_s=m.publish_timeout_s,
         reconnect_min_s=m.reconnect_min_s,

@@ -17,8 +17,13 @@ from collections.abc import Iterable
 from typing import Any
 
 # Topic patterns below the base, in MQTT filter syntax.
+# Exact filters, not round/#: a broker with topic ACLs grants a subscription only within
+# what the role may read (bridge.mqtt.access).
 PATTERNS = (
-    "round/#",
+    "round/+/state",
+    "round/+/tally",
+    "round/+/results",
+    "round/current",
     "agenda",
     "rx/+/availability",
     "bridge/+/state",

@@ -14,6 +14,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from api.app import create_app
+from bridge.mqtt.access import credentials_path, load_credentials
 from bridge.mqtt.link import parse_broker_url
 from bridge.service import Service
 from bridge.settings import Settings
@@ -35,6 +36,16 @@ class Running:
         address = parse_broker_url(self.settings.mqtt.url)
         return address.host, address.port
 
+    def login(self, role: str) -> dict[str, str]:
+        """aiomqtt's ``username`` and ``password`` for ``role`` on the embedded broker (the
+        service made them); none on a broker of the test's own."""
+        if self.settings.mqtt.url != "embedded":
+            return {}
+        return {
+            "username": role,
+            "password": load_credentials(credentials_path(self.settings), [role])[role],
+        }
+
     async def until(self, condition: Callable[[], bool], what: str) -> None:
         """Wait until ``condition`` holds; fail naming ``what`` after :data:`WAIT_S`."""
         async with asyncio.timeout(WAIT_S):
@@ -47,7 +58,8 @@ class Running:
     ) -> dict[str, Any]:
         """The first message on ``topic`` (retained or live) that ``accept`` takes."""
         host, port = self.broker
-        async with aiomqtt.Client(host, port, identifier=f"watch-{id(self)}") as client:
+        login = self.login("display")
+        async with aiomqtt.Client(host, port, identifier=f"watch-{id(self)}", **login) as client:
             await client.subscribe(topic, qos=1)
             async with asyncio.timeout(WAIT_S):
                 async for message in client.messages:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 
+from bridge.mqtt.broker import find_mosquitto
 from bridge.reports.export import export_event
 from firmware_sim.audience import Audience, make_handset_ids
 from firmware_sim.link import PtyEndpoint
@@ -56,7 +58,7 @@ def _batch(bridge: str, receiver: str, first_id: int, n: int, round_id: str) -> 
 
 
 async def _forge(svc: Running, base: str, round_id: str) -> int:
-    """Publish the forgeries an anonymous client tried; how many reach a subscriber."""
+    """Publish the forgeries, anonymously and as a display; how many the broker let in."""
     host, port = svc.broker
     forged_state: dict[str, Any] = {"round": round_id, "status": "closed", "revision": 1_000_000}
     forged_results = {"round": round_id, "voters": 9999, "counts": {"A": 9999}, "hidden": False}
@@ -68,17 +70,31 @@ async def _forge(svc: Running, base: str, round_id: str) -> int:
         (f"{base}/round/{round_id}/results", json.dumps(forged_results).encode(), True),
         (f"{base}/bridge/bridge1/request/close", json.dumps({"round": round_id}).encode(), False),
     ]
-    try:
-        async with aiomqtt.Client(host, port, identifier="forger") as forger:
-            for topic, payload, retain in messages:
-                await forger.publish(topic, payload, qos=1, retain=retain)
-    except aiomqtt.MqttError:
-        return 0  # the broker refused the anonymous client
-    return len(messages)
+    let_in = 0
+    for name, login in (("anonymous", {}), ("display", svc.login("display"))):
+        try:
+            async with aiomqtt.Client(host, port, identifier=f"forger-{name}", **login) as forger:
+                for topic, payload, retain in messages:
+                    await forger.publish(topic, payload, qos=1, retain=retain)
+            let_in += 1
+        except aiomqtt.MqttError:
+            pass  # the broker refused the client
+    return let_in
+
+
+@pytest.fixture(params=["embedded-mosquitto", "embedded-amqtt", "shared-anonymous"])
+def bus(request: pytest.FixtureRequest) -> str:
+    """The embedded broker with role ACLs (either server), and a shared broker that lets
+    anyone in and publish anything (the service's own checks are all that stand)."""
+    if request.param == "shared-anonymous":
+        request.applymarker(pytest.mark.mosquitto)
+    elif request.param == "embedded-mosquitto" and find_mosquitto() is None:
+        pytest.skip("needs the mosquitto binary")
+    return str(request.param)
 
 
 async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
-    tmp_path: Path, broker: str
+    tmp_path: Path, bus: str
 ) -> None:
     module = load_simulator("arsrx")
     ids = make_handset_ids(220, module.ID_FAMILY, seed=13)
@@ -89,10 +105,14 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
         firmware = asyncio.create_task(sim.run(), name="firmware")
         settings = service_settings(
             tmp_path,
-            broker,
+            "mosquitto" if bus == "shared-anonymous" else "embedded",
             receivers=[{"name": "rx1", "driver": "arsrx", "url": endpoint.url}],
             api={"token": TOKEN},
         )
+        if bus != "shared-anonymous":
+            server = bus.removeprefix("embedded-")
+            broker = settings.broker.model_copy(update={"server": server})
+            settings = settings.model_copy(update={"broker": broker})
         base = settings.mqtt.base
         try:
             async with running(settings) as svc:
@@ -103,8 +123,9 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
                 r = await svc.http.post("/api/v1/rounds/vote/open", json={"timer": False})
                 assert r.status_code == 200, r.text
                 sim.load(plan)
-                sent = await _forge(svc, base, "vote")
-                if sent:
+                let_in = await _forge(svc, base, "vote")
+                if bus == "shared-anonymous":
+                    assert let_in == 2
                     # Three forged batches, state, results and a request: dropped and named.
                     await svc.until(lambda: set(guard.by_reason) >= DROPPED, "forgeries dropped")
                 state = (await svc.http.get("/api/v1/rounds/vote")).json()
@@ -132,6 +153,10 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
     assert results["voters"] == plan.voters
     assert results["counts"] == plan.expected()
     assert health["bus"]["rejected"] == guard.rejected
+    # The service says whether its broker lets anyone in.
+    assert health["mqtt"]["anonymous_allowed"] is (bus == "shared-anonymous")
+    if bus != "shared-anonymous":
+        assert guard.rejected == 0  # nothing forged got as far as the service
     # What the event leaves behind holds the real results only.
     out = tmp_path / "export"
     export_event(settings.journal.path, out)

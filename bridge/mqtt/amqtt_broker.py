@@ -1,0 +1,154 @@
+"""amqtt as the embedded broker when Mosquitto is not installed: role users, topic ACLs, and
+retained messages only for the subscriptions a client makes.
+
+amqtt 0.12 sends a connecting client the retained messages of every filter any client has
+subscribed to (``Broker._handle_client_session`` walks all subscriptions); MQTT 3.1.1
+(3.3.1.3) sends them only for the client's own new subscriptions. :class:`RoleBroker` fixes
+that by sending retained messages only to a session that holds the subscription, and only
+those the session's user may read. amqtt's broker also ignores a client whose keepalive has
+lapsed (``BrokerProtocolHandler.handle_read_timeout`` does nothing); MQTT 3.1.1 (3.1.2.10)
+says the broker disconnects it, which publishes its will: :class:`KeepaliveHandler` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action
+from amqtt.errors import BrokerError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from bridge.mqtt.access import Grant, permitted
+
+log = logging.getLogger(__name__)
+
+
+class RoleAuth(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """Lets in the configured users with their passwords; nobody anonymous."""
+
+    @dataclass
+    class Config:
+        users: dict[str, str] = field(default_factory=dict)
+
+    async def authenticate(self, *, session: Session) -> bool:
+        users: dict[str, str] = self.config.users
+        expected = users.get(session.username or "")
+        given = (session.password or "").encode()
+        return expected is not None and hmac.compare_digest(given, expected.encode())
+
+
+class RoleTopics(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """Each user publishes, subscribes and receives within its grant."""
+
+    @dataclass
+    class Config:
+        publish: dict[str, list[str]] = field(default_factory=dict)
+        subscribe: dict[str, list[str]] = field(default_factory=dict)
+
+    async def topic_filtering(
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
+        action: Action | None = None,
+    ) -> bool:
+        if session is None or topic is None:
+            return False
+        user = session.username or ""
+        table: dict[str, list[str]] = (
+            self.config.publish if action == Action.PUBLISH else self.config.subscribe
+        )
+        return permitted(table.get(user, ()), topic)
+
+
+class KeepaliveHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt: no types
+    """A client silent for its keepalive is gone: the broker ends it as if its link broke."""
+
+    def handle_read_timeout(self) -> None:
+        task = asyncio.ensure_future(self.handle_connection_closed())
+        _LAPSED.add(task)
+        task.add_done_callback(_LAPSED.discard)
+
+
+_LAPSED: set[asyncio.Future[None]] = set()  # keeps the tasks alive until they are done
+
+
+class RoleBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt's broker, with retained messages and keepalive as MQTT 3.1.1 says."""
+
+    async def _initialize_client_session(self, *args: Any) -> tuple[Any, Session]:
+        handler, session = await super()._initialize_client_session(*args)
+        # The handler amqtt made, with the keepalive it forgets (a subclass adding no state).
+        handler.__class__ = KeepaliveHandler
+        return handler, session
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter, qos = subscription
+        holders = self._subscriptions.get(topic_filter, [])
+        if not any(held is session for held, _ in holders):
+            return  # another client's subscription: nothing of it is this client's
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        sends = []
+        for topic, retained in list(self._retained_messages.items()):
+            if not self._matches(topic, topic_filter):
+                continue
+            if not await self._topic_filtering(session, topic=topic, action=Action.RECEIVE):
+                continue
+            sends.append(
+                asyncio.ensure_future(
+                    handler.mqtt_publish(
+                        retained.topic, retained.data, min(qos, retained.qos or qos), retain=True
+                    )
+                )
+            )
+        if sends:
+            await asyncio.wait(sends)
+
+
+async def start_amqtt(
+    host: str,
+    port: int,
+    max_connections: int,
+    passwords: dict[str, str],
+    grants: dict[str, Grant],
+) -> Broker:
+    """A running :class:`RoleBroker`; raises BrokerError when it cannot listen."""
+    # amqtt logs every connection at INFO; a live event needs only its warnings.
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    config: dict[str, Any] = {
+        "listeners": {
+            "default": {
+                "type": "tcp",
+                "bind": f"{host}:{port}",
+                "max_connections": max_connections,
+            },
+        },
+        "plugins": {
+            f"{__name__}.RoleAuth": {"users": dict(passwords)},
+            f"{__name__}.RoleTopics": {
+                "publish": {u: sorted(g.publish) for u, g in grants.items()},
+                "subscribe": {u: sorted(g.subscribe) for u, g in grants.items()},
+            },
+        },
+    }
+    broker = RoleBroker(config)
+    await broker.start()
+    return broker
+
+
+async def stop_amqtt(broker: Broker) -> None:
+    with contextlib.suppress(BrokerError):
+        await broker.shutdown()
