@@ -28,9 +28,14 @@ def health_report(service: Service) -> dict[str, Any]:
             "server": service.broker.server if service.broker is not None else None,
             # Anyone who reaches such a broker can read the bus and publish on it.
             "anonymous_allowed": service.anonymous_broker,
+            "client_id": service.link.client_id,
+            # Connections lost (or restarted for want of heartbeats), and the last reason.
+            "lost": service.link.lost,
+            "last_lost": list(service.link.last_lost) if service.link.last_lost else None,
+            "heartbeat": service.heartbeat.report(),
         },
     }
-    ok = service.link.connected.is_set()
+    ok = service.link.connected.is_set() and service.heartbeat.degraded is None
     if service.core is not None and service.journal is not None and service.publisher is not None:
         out["receivers"] = {
             name: {

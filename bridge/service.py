@@ -31,6 +31,7 @@ from bridge.desk.event_desk import EventDesk
 from bridge.desk.requests import RequestHandler
 from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
+from bridge.event.votes import PUBLISHED, Record
 from bridge.health import health_report, latest_sightings
 from bridge.mqtt.access import (
     CredentialsError,
@@ -42,6 +43,7 @@ from bridge.mqtt.access import (
 from bridge.mqtt.broker import EmbeddedBroker
 from bridge.mqtt.feed import MirrorFeed
 from bridge.mqtt.guard import BusGuard, Rejected
+from bridge.mqtt.heartbeat import Heartbeat
 from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
@@ -97,6 +99,14 @@ class Service:
         self.guard = BusGuard()  # what this process dropped from the bus, for /health
         self.anonymous_broker = False  # the broker lets clients in without credentials
         self.link = self._make_link()
+        # On the wall clock, whatever clock the rounds run on: it measures the real link.
+        self.heartbeat = Heartbeat(
+            self.link,
+            f"{self.topics.base}/link/{self.link.client_id}",
+            interval_s=settings.mqtt.heartbeat_s,
+            misses=settings.mqtt.heartbeat_misses,
+            clock=SystemClock(),
+        )
         self.mirror = Mirror()  # what browsers see: rounds, tallies, availability...
         self.journal: Journal | None = None
         self.core: BridgeCore | None = None
@@ -184,7 +194,7 @@ class Service:
                 backoff=(s.supervisor.backoff_min_s, s.supervisor.backoff_max_s),
                 clock=self.clock.time,
             )
-            journal.on_commit = self.core.on_commit
+            journal.on_commit = self._committed
             self.journal = journal
             self.link.subscribe(topics.all_round_states, self._remote_state)
         if "tally" in self.roles:
@@ -264,6 +274,7 @@ class Service:
             await self._check_receivers()
         self._spawn(self.link.run(), "mqtt")
         await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+        self.heartbeat.start()
         self.anonymous_broker = await self.link.accepts_anonymous()
         if self.anonymous_broker:
             log.warning(
@@ -332,6 +343,7 @@ class Service:
                 await self.store.save_round(self._states.get_nowait())
         if self.tally is not None:
             self.tally.close()
+        self.heartbeat.stop()
         await _cancel(self._tasks)
         self._tasks.clear()
         if self.store is not None:
@@ -414,6 +426,17 @@ class Service:
                 self.core.aliases.learn(str(handset))
         if self.tally is not None:
             self.tally.set_seating(self.seats)
+
+    def _committed(self, records: list[Record]) -> None:
+        """Journal callback: the bridge acknowledges and publishes; a tally in this process
+        counts them at once, so no record depends on the bus coming back to this process (a
+        batch in flight when the link drops would otherwise be lost to the tally)."""
+        assert self.core is not None
+        self.core.on_commit(records)
+        if self.tally is not None:
+            self.tally.apply(
+                [r for r in records if r.decision in PUBLISHED], self.settings.bridge_id
+            )
 
     def _paired(self, handset: str) -> bool:
         return self.seats is not None and self.seats.seat_of(handset) is not None

@@ -57,6 +57,10 @@ class MqttSettings(BaseModel):
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     handsets_interval_ms: int = Field(1000, ge=50, le=60000)  # handset table refresh
+    # A beat through the broker this often; when heartbeat_misses in a row do not come back
+    # (a session taken over, a broker that stopped delivering) the link is reconnected.
+    heartbeat_s: float = Field(5.0, ge=0.05, le=300)
+    heartbeat_misses: int = Field(3, ge=1, le=100)
 
     @field_validator("url")
     @classmethod

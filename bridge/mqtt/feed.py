@@ -64,8 +64,14 @@ class MirrorFeed:
         except TypeError:
             data = b""  # an empty retained message clears a topic
         if self._owns(relative.split("/")):
-            if data and not self._link.sent(topic, data):
-                await self._forged(topic, data)
+            if self._link.is_will(topic, data):
+                await self._restore(topic)  # the link dropped a moment: it is back
+            elif data and not self._link.sent(topic, data):
+                self._guard.reject(
+                    topic,
+                    Rejected("not published by its owner", data[:80].decode("utf-8", "replace")),
+                )
+                await self._restore(topic)
             return  # mirrored when it was published
         try:
             doc = json.loads(data) if data else None
@@ -79,9 +85,8 @@ class MirrorFeed:
         if self._taken is not None:
             await self._taken(relative, doc)
 
-    async def _forged(self, topic: str, data: bytes) -> None:
-        detail = data[:80].decode("utf-8", "replace")
-        self._guard.reject(topic, Rejected("not published by its owner", detail))
+    async def _restore(self, topic: str) -> None:
+        """Put this process's own message back on ``topic``."""
         ours = self._link.retained(topic)
         if ours is not None and self._link.connected.is_set():
             await self._link.publish(topic, ours, qos=1, retain=True)

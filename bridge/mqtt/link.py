@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ class MqttLink:
         self.connected = asyncio.Event()
         self.connects = 0
         self.published = 0
+        self.lost = 0  # connections that ended other than by stopping the service
+        self.last_lost: tuple[float, str] | None = None  # when (epoch s) and why
+        self._restart = asyncio.Event()
 
     def subscribe(self, pattern: str, handler: Handler) -> None:
         """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`."""
@@ -141,6 +145,10 @@ class MqttLink:
         except aiomqtt.MqttError:
             return False
 
+    def is_will(self, topic: str, data: bytes) -> bool:
+        """True when ``data`` on ``topic`` is this link's last will (the broker sent it)."""
+        return self._will is not None and (self._will.topic, self._will.payload) == (topic, data)
+
     def sent(self, topic: str, data: bytes) -> bool:
         """True when this link published ``data`` on ``topic`` lately (its own echo)."""
         return _digest(topic, data) in self._sent
@@ -182,9 +190,10 @@ class MqttLink:
                     self.connected.set()
                     delay = self._backoff[0]
                     log.info("MQTT connected to %s:%d as %s", self.host, self.port, self.client_id)
-                    async for message in client.messages:
-                        await self._dispatch(message)
+                    await self._serve(client)
             except aiomqtt.MqttError as exc:
+                if self.connected.is_set():
+                    self._note_lost(str(exc))
                 # Before the first connection, wait_connected() reports the failure once.
                 level = logging.WARNING if self.connected.is_set() else logging.DEBUG
                 log.log(
@@ -200,6 +209,35 @@ class MqttLink:
                 self._client = None
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self._backoff[1])
+
+    def restart(self, reason: str) -> None:
+        """Drop the connection and make a new one (a link that stopped delivering)."""
+        if self.connected.is_set():
+            self._note_lost(reason)
+            self._restart.set()
+
+    def _note_lost(self, reason: str) -> None:
+        self.lost += 1
+        self.last_lost = (time.time(), reason)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Dispatch messages until the connection fails (raises) or :meth:`restart`."""
+        self._restart.clear()
+        reader = asyncio.create_task(self._read(client), name="mqtt-read")
+        restart = asyncio.create_task(self._restart.wait(), name="mqtt-restart")
+        try:
+            await asyncio.wait({reader, restart}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, restart):
+                task.cancel()
+            await asyncio.gather(reader, restart, return_exceptions=True)
+        if reader.done() and not reader.cancelled() and (exc := reader.exception()):
+            raise exc
+        log.warning("MQTT link to %s:%d restarted: %s", self.host, self.port, self.last_lost)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self._dispatch(message)
 
     async def _dispatch(self, message: aiomqtt.Message) -> None:
         for pattern, handler in self._handlers:
