@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from api.auth import token_guard
+from api.limits import BodyLimit, BodyLimits
 from api.routers import agenda, health, metrics, people, results, rounds, stream
 from bridge import VERSION
 from bridge.desk.controller import RoundError
@@ -72,6 +75,25 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         summary="Audience-response bridge: rounds, tallies and receiver health",
         lifespan=lifespan,
     )
+    a = settings.api
+    # Inside the token guard (added after it): a body over its limit raises an HTTPException
+    # from ``receive`` straight into the route, which answers 413.
+    app.add_middleware(
+        BodyLimits,
+        limits=[
+            BodyLimit(
+                re.compile(rf"^{API_PREFIX}/participants$"),
+                a.max_roster_bytes,
+                "[api] max_roster_bytes",
+            ),
+            BodyLimit(
+                re.compile(rf"^{API_PREFIX}/agenda"), a.max_agenda_bytes, "[api] max_agenda_bytes"
+            ),
+        ],
+        default=BodyLimit(re.compile(""), a.max_body_bytes, "[api] max_body_bytes"),
+    )
+    # Added last, so outside the body limits: a request without the token is refused before
+    # its body is read at all.
     if settings.api.token:
         app.middleware("http")(token_guard(settings.api.token))
     for module in (health, agenda, rounds, results, people, stream):
@@ -93,6 +115,10 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     @app.exception_handler(AgendaError)
     async def agenda_error(request: Request, exc: AgendaError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(csv.Error)
+    async def bad_csv(request: Request, exc: csv.Error) -> JSONResponse:
+        return JSONResponse({"detail": f"the CSV cannot be read: {exc}"}, status_code=422)
 
     @app.exception_handler(ValidationError)
     async def invalid(request: Request, exc: ValidationError) -> JSONResponse:

@@ -107,7 +107,8 @@ class Service:
             misses=settings.mqtt.heartbeat_misses,
             clock=SystemClock(),
         )
-        self.mirror = Mirror()  # what browsers see: rounds, tallies, availability...
+        # What browsers see: rounds, tallies, availability...
+        self.mirror = Mirror(stall_s=settings.api.stream_send_timeout_s)
         self.journal: Journal | None = None
         self.core: BridgeCore | None = None
         self.publisher: VotePublisher | None = None

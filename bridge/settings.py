@@ -140,6 +140,21 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     # When set, changes and personal data need it (see api/auth.py); reading rounds does not.
     token: str | None = Field(None, min_length=8)
+    # Request bodies, read as they arrive and refused with 413 past these sizes.
+    max_body_bytes: int = Field(65_536, ge=1024)  # any request not named below
+    max_roster_bytes: int = Field(2_000_000, ge=1024)  # PUT /participants (CSV)
+    max_agenda_bytes: int = Field(262_144, ge=1024)  # PUT /agenda and its themes
+    max_themes: int = Field(100, ge=1, le=10_000)  # an afternoon has eight
+    # Connections: a request's headers must be complete this soon after the connection
+    # opened or the last response ended (half-open requests are cut), an idle keep-alive
+    # connection is closed after keepalive_s, and no more than max_connections are open.
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    keepalive_s: float = Field(5.0, gt=0, le=300)
+    max_connections: int = Field(500, ge=10)
+    # Live streams (SSE and WebSocket): at most this many clients; one that has not taken a
+    # message for stream_send_timeout_s is dropped instead of being buffered for.
+    max_stream_clients: int = Field(200, ge=1)
+    stream_send_timeout_s: float = Field(5.0, gt=0, le=300)
 
 
 class ReceiverSettings(BaseModel):

@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.limits import BodyLimits
+from api.server import GuardedH11
 from bridge.service import Service
 
 router = APIRouter(tags=["metrics"])
@@ -35,6 +37,16 @@ class ServiceCollector(Collector):
             "arsbridge_stream_clients",
             "browsers following the live state",
             value=svc.mirror.clients,
+        )
+        yield CounterMetricFamily(
+            "arsbridge_http_bodies_refused",
+            "request bodies refused with 413 as over their size limit",
+            value=BodyLimits.refused,
+        )
+        yield CounterMetricFamily(
+            "arsbridge_http_connections_cut",
+            "connections closed half-open (headers not done in time) or over the cap",
+            value=GuardedH11.cut,
         )
         rejected = CounterMetricFamily(
             "arsbridge_bus_rejected",

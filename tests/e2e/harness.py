@@ -14,6 +14,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from api.app import create_app
+from api.server import server_config
 from bridge.mqtt.access import credentials_path, load_credentials
 from bridge.mqtt.link import parse_broker_url
 from bridge.service import Service
@@ -94,8 +95,9 @@ async def serving(
     service = Service(settings, receivers=receivers)
     app = create_app(settings, service=service)
     server = uvicorn.Server(
-        uvicorn.Config(
+        server_config(
             app,
+            settings,
             host="127.0.0.1",
             port=port,
             log_config=None,
