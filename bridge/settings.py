@@ -49,6 +49,11 @@ class MqttSettings(BaseModel):
     base: str = "ars"
     username: str | None = None
     password: str | None = None
+    # For an mqtts:// broker: the CA that signed its certificate (default: the system's),
+    # and this client's certificate and key when the broker asks for one.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     keepalive_s: int = Field(30, ge=5)
     connect_timeout_s: float = Field(5.0, gt=0)
     publish_timeout_s: float = Field(10.0, gt=0)

@@ -38,14 +38,17 @@ class BrokerUnreachable(Exception):
 class BrokerAddress:
     host: str
     port: int
+    tls: bool = False
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
-    """``mqtt://host:port`` (or ``tcp://``) as a host and port; 1883 when no port is given."""
+    """``mqtt://host:port`` (or ``tcp://``; 1883 by default) or ``mqtts://host:port`` (TLS,
+    8883 by default) as a host, port and whether to use TLS."""
     parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
-    return BrokerAddress(parts.hostname, parts.port or 1883)
+    if parts.scheme not in ("mqtt", "tcp", "mqtts") or not parts.hostname:
+        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls)
 
 
 class MqttLink:
@@ -65,11 +68,13 @@ class MqttLink:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         echo_memory: int = 10000,
+        tls: aiomqtt.TLSParameters | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.client_id = client_id
         self._will = aiomqtt.Will(will[0], will[1], qos=1, retain=True) if will else None
         self._auth = (username, password)
+        self._tls = tls
         self._keepalive = keepalive_s
         self._timeout = timeout_s
         self._backoff = (reconnect_min_s, reconnect_max_s)
@@ -139,6 +144,7 @@ class MqttLink:
                 self.port,
                 identifier=f"{self.client_id}-probe",
                 timeout=self._timeout,
+                tls_params=self._tls,
                 clean_session=True,
             ):
                 return True
@@ -180,6 +186,7 @@ class MqttLink:
                     keepalive=self._keepalive,
                     timeout=self._timeout,
                     clean_session=True,
+                    tls_params=self._tls,
                 ) as client:
                     self._client = client
                     for pattern, _ in self._handlers:
@@ -275,6 +282,7 @@ def link_from_settings(
     ``login`` (user, password) takes the place of ``[mqtt] username`` and ``password``."""
     m = settings.mqtt
     username, password = login if login is not None else (m.username, m.password)
+    tls = None
     if m.url == "embedded":
         host, port = settings.broker.host, settings.broker.port
     else:
@@ -283,6 +291,8 @@ def link_from_settings(
         except ValueError as exc:
             raise ConfigError(f"mqtt.url (ARS_MQTT_URL): {exc}") from None
         host, port = address.host, address.port
+        if address.tls:
+            tls = _tls(settings)
     return MqttLink(
         host,
         port,
@@ -295,4 +305,20 @@ def link_from_settings(
         reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s,
         echo_memory=settings.bus.echo_memory,
+        tls=tls,
+    )
+
+
+def _tls(settings: Settings) -> aiomqtt.TLSParameters:
+    """TLS for an ``mqtts://`` broker: its CA, and this client's certificate and key."""
+    m = settings.mqtt
+    for name, path in (("tls_ca", m.tls_ca), ("tls_cert", m.tls_cert), ("tls_key", m.tls_key)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"mqtt.{name} (ARS_MQTT_{name.upper()}): {path} does not exist")
+    if (m.tls_cert is None) != (m.tls_key is None):
+        raise ConfigError("mqtt.tls_cert and mqtt.tls_key go together: set both or neither")
+    return aiomqtt.TLSParameters(
+        ca_certs=str(m.tls_ca) if m.tls_ca else None,
+        certfile=str(m.tls_cert) if m.tls_cert else None,
+        keyfile=str(m.tls_key) if m.tls_key else None,
     )
