@@ -48,6 +48,33 @@ class PageFiles(StaticFiles):
         return response
 
 
+# An error's body: what is wrong in words, or (422) the fields that do not validate. Given
+# inline as JSON, so that routes answering CSV or HTML document their errors as JSON too.
+PROBLEM = {
+    "type": "object",
+    "properties": {
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+    },
+    "required": ["detail"],
+}
+
+# The errors any route may answer with, each with the same body (see docs/rest.md).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": what, "content": {"application/json": {"schema": PROBLEM}}}
+    for status, what in (
+        (400, "a body that cannot be parsed"),
+        (401, "the API token is needed ([api] token)"),
+        (403, "results the host keeps hidden"),
+        (404, "no such round, participant, theme or agenda"),
+        (409, "the command does not fit the round's state"),
+        (413, "a body over its [api] limit"),
+        (415, "a body of the wrong media type"),
+        (422, "a request that does not validate"),
+        (503, "the service cannot take it now (a limit is reached)"),
+    )
+}
+
+
 def _page(name: str) -> Callable[[], Awaitable[FileResponse]]:
     async def page() -> FileResponse:
         return FileResponse(STATIC / name, media_type="text/html", headers=NO_CACHE)
@@ -97,7 +124,7 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     if settings.api.token:
         app.middleware("http")(token_guard(settings.api.token))
     for module in (health, agenda, rounds, results, people, stream):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERRORS)
     app.include_router(stream.ws_router)
     app.include_router(metrics.router)
     app.mount("/static", PageFiles(directory=STATIC), name="static")

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DeskDep, ServiceDep
+from api.routers.results import CsvResponse
 from bridge.event.roster import CSV_COLUMNS, Participant, roster_from_csv
 from bridge.reports.tables import spreadsheet_safe
 
@@ -36,7 +37,7 @@ async def list_participants(desk: DeskDep) -> list[Participant]:
     return desk.roster.participants()
 
 
-@router.get("/participants.csv")
+@router.get("/participants.csv", response_class=CsvResponse)
 async def participants_csv(desk: DeskDep) -> Response:
     """The roster as CSV, with cells a spreadsheet would run as formulas quoted."""
     out = io.StringIO()

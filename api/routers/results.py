@@ -21,6 +21,12 @@ router = APIRouter(tags=["results"])
 CSV = "text/csv; charset=utf-8"
 
 
+class CsvResponse(Response):
+    """A CSV table (the media type the OpenAPI schema names for these routes)."""
+
+    media_type = "text/csv"
+
+
 def _attachment(body: str, media_type: str, filename: str) -> Response:
     return Response(
         body,
@@ -79,7 +85,7 @@ async def round_results(
     )
 
 
-@router.get("/rounds/{round_id}/results.csv")
+@router.get("/rounds/{round_id}/results.csv", response_class=CsvResponse)
 async def round_results_csv(
     round_id: RoundId, service: ServiceDep, controller: ControllerDep
 ) -> Response:
@@ -88,7 +94,7 @@ async def round_results_csv(
     return _attachment(results_csv([doc]), CSV, f"{round_id}-results.csv")
 
 
-@router.get("/rounds/{round_id}/votes.csv")
+@router.get("/rounds/{round_id}/votes.csv", response_class=CsvResponse)
 async def round_votes_csv(
     round_id: RoundId, controller: ControllerDep, records: RecordsDep, service: ServiceDep
 ) -> Response:
@@ -99,7 +105,7 @@ async def round_votes_csv(
     return _attachment(votes_csv(presses, roster), CSV, f"{round_id}-votes.csv")
 
 
-@router.get("/results.csv")
+@router.get("/results.csv", response_class=CsvResponse)
 async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> Response:
     """Every closed round's results, one row per option."""
     docs = [
@@ -110,7 +116,7 @@ async def event_results_csv(service: ServiceDep, controller: ControllerDep) -> R
     return _attachment(results_csv(docs), CSV, "results.csv")
 
 
-@router.get("/votes.csv")
+@router.get("/votes.csv", response_class=CsvResponse)
 async def event_votes_csv(
     controller: ControllerDep, records: RecordsDep, service: ServiceDep
 ) -> Response:
