@@ -79,7 +79,8 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
         app,
         http=protocol,
         timeout_keep_alive=int(max(1, a.keepalive_s)),
-        # Requests beyond this get 503 (streams count: each holds one while it runs).
-        limit_concurrency=a.max_connections,
+        # Connections are capped by GuardedH11; uvicorn's own limit (503 once this many
+        # connections or requests are open) only stops a pile-up of running requests.
+        limit_concurrency=2 * a.max_connections,
         **options,
     )
