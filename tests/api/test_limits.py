@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -161,3 +162,29 @@ async def test_stream_clients_are_capped_and_handsets_need_the_token(tmp_path: P
             assert r.status_code == 503
             assert "[api] max_stream_clients" in r.json()["detail"]
             assert (await http.get("/api/v1/health")).status_code == 200
+
+
+async def test_a_stream_client_that_stops_reading_is_dropped(tmp_path: Path) -> None:
+    settings = service_settings(tmp_path, api={"stream_send_timeout_s": 0.3})
+    async with serving(settings) as (url, service):
+        host, port = url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        async with asyncio.timeout(WAIT_S):
+            while service.mirror.clients < 1:  # noqa: ASYNC110 - the service's own count
+                await asyncio.sleep(0.01)
+            n = 0
+            # Big tallies until the server's buffers for the sleeping client are full and
+            # it has held a message longer than the setting: then it is dropped.
+            while service.mirror.dropped < 1:
+                n += 1
+                service.mirror.update("round/big/tally", {"n": n, "pad": "x" * 200_000})
+                await asyncio.sleep(0.02)
+            assert service.mirror.clients == 0
+            while await reader.read(1 << 20):  # what was sent before, then the end
+                pass
+        writer.close()
