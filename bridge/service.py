@@ -33,14 +33,7 @@ from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
 from bridge.event.votes import PUBLISHED, Record
 from bridge.health import health_report, latest_sightings
-from bridge.mqtt.access import (
-    CredentialsError,
-    credentials_path,
-    load_credentials,
-    user_grants,
-    user_of,
-)
-from bridge.mqtt.broker import EmbeddedBroker
+from bridge.mqtt.broker import EmbeddedBroker, embedded_broker
 from bridge.mqtt.feed import MirrorFeed
 from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.heartbeat import Heartbeat
@@ -138,22 +131,7 @@ class Service:
         s = self.settings
         login = None
         if s.mqtt.url == "embedded":
-            grants = user_grants(s.mqtt.base)
-            try:
-                passwords = load_credentials(credentials_path(s), grants)
-            except CredentialsError as exc:
-                raise ConfigError(str(exc)) from None
-            self.broker = EmbeddedBroker(
-                s.broker.host,
-                s.broker.port,
-                max_connections=s.broker.max_connections,
-                passwords=passwords,
-                grants=grants,
-                server=s.broker.server,
-                mosquitto=s.broker.mosquitto,
-            )
-            user = user_of(self.roles)
-            login = (user, passwords[user])
+            self.broker, login = embedded_broker(s, self.roles)
         will = None
         if "bridge" in self.roles:
             offline = json.dumps({"state": "offline", "bridge": s.bridge_id}).encode()

@@ -22,14 +22,25 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 from amqtt.broker import Broker
 from amqtt.errors import BrokerError
 
-from bridge.mqtt.access import Grant, mosquitto_acl, mosquitto_passwd
+from bridge.mqtt.access import (
+    CredentialsError,
+    Grant,
+    credentials_path,
+    load_credentials,
+    mosquitto_acl,
+    mosquitto_passwd,
+    user_grants,
+    user_of,
+)
 from bridge.mqtt.amqtt_broker import start_amqtt, stop_amqtt
+from bridge.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,30 @@ MOSQUITTO_DIRS = ("/usr/sbin", "/usr/local/sbin")  # Debian installs it outside 
 
 class BrokerStartError(Exception):
     """The embedded broker could not listen; the message names the address and the setting."""
+
+
+def embedded_broker(
+    settings: Settings, roles: Iterable[str]
+) -> tuple[EmbeddedBroker, tuple[str, str]]:
+    """The ``[broker]`` a process running ``roles`` starts, and the user and password it
+    connects with; raises ConfigError when the credentials file cannot be used."""
+    grants = user_grants(settings.mqtt.base)
+    try:
+        passwords = load_credentials(credentials_path(settings), grants)
+    except CredentialsError as exc:
+        raise ConfigError(str(exc)) from None
+    b = settings.broker
+    broker = EmbeddedBroker(
+        b.host,
+        b.port,
+        max_connections=b.max_connections,
+        passwords=passwords,
+        grants=grants,
+        server=b.server,
+        mosquitto=b.mosquitto,
+    )
+    user = user_of(roles)
+    return broker, (user, passwords[user])
 
 
 def find_mosquitto(name: str = "mosquitto") -> str | None:
