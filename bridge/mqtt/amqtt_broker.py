@@ -8,6 +8,9 @@ that by sending retained messages only to a session that holds the subscription,
 those the session's user may read. amqtt's broker also ignores a client whose keepalive has
 lapsed (``BrokerProtocolHandler.handle_read_timeout`` does nothing); MQTT 3.1.1 (3.1.2.10)
 says the broker disconnects it, which publishes its will: :class:`KeepaliveHandler` does.
+And amqtt ends (or changes) the session that holds a client ID before it checks the
+password of a client connecting with that ID, so anyone who reaches it could cut a client
+off: :class:`RoleBroker` checks first.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.errors import BrokerError
+from amqtt.errors import AMQTTError, BrokerError, MQTTError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
+from amqtt.utils import gen_client_id
 
 from bridge.mqtt.access import Grant, permitted
 
@@ -84,10 +88,42 @@ _LAPSED: set[asyncio.Future[None]] = set()  # keeps the tasks alive until they a
 class RoleBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
     """amqtt's broker, with retained messages and keepalive as MQTT 3.1.1 says."""
 
-    async def _initialize_client_session(self, *args: Any) -> tuple[Any, Session]:
-        handler, session = await super()._initialize_client_session(*args)
-        # The handler amqtt made, with the keepalive it forgets (a subclass adding no state).
-        handler.__class__ = KeepaliveHandler
+    async def _initialize_client_session(
+        self, reader: Any, writer: Any, remote_address: str, remote_port: int
+    ) -> tuple[Any, Session]:
+        """amqtt's, with the client authenticated on its CONNECT before anything of a
+        session with the same client ID is ended or changed (amqtt does it after)."""
+        try:
+            handler, session = await KeepaliveHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except MQTTError:
+            await writer.close()  # a malformed CONNECT: nothing more to say to it
+            raise
+        if not await self._authenticate(session, None):
+            handler.attach(session, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError(f"client {session.client_id!r} refused: not authorised")
+        # From here on as amqtt 0.12.1 does it.
+        if session.clean_session:
+            if session.client_id:
+                await self._delete_session(session.client_id)
+            else:
+                session.client_id = gen_client_id()
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing, _ = self._sessions[session.client_id]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive"):
+                setattr(existing, name, getattr(session, name))
+            existing.username, existing.password = session.username, session.password
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
         return handler, session
 
     async def _publish_retained_messages_for_subscription(

@@ -93,6 +93,24 @@ async def test_anonymous_and_wrong_passwords_are_refused(broker: EmbeddedBroker)
             pass
 
 
+async def test_a_refused_client_with_a_connected_clients_id_changes_nothing(
+    broker: EmbeddedBroker,
+) -> None:
+    topic = f"{BASE}/round/q1/tally"
+    async with client(broker, "tally", "arsbridge-bridge1-tally-1234") as tally:
+        await tally.subscribe(topic, qos=1)
+        for login in ({}, {"username": "tally", "password": "guess"}):
+            with pytest.raises(aiomqtt.MqttError):
+                async with aiomqtt.Client(
+                    broker.host, broker.port, identifier="arsbridge-bridge1-tally-1234", **login
+                ):
+                    pass
+        async with client(broker, "tally", "publisher") as publisher:
+            await publisher.publish(topic, b"still here", qos=1)
+        got = await collect(tally, topic)
+    assert got == [(topic, b"still here")]
+
+
 async def test_each_role_gets_only_its_topics(broker: EmbeddedBroker) -> None:
     votes = f"{BASE}/rx/rx1/votes"
     state = f"{BASE}/round/q1/state"
