@@ -7,7 +7,8 @@ subscribed to (``Broker._handle_client_session`` walks all subscriptions); MQTT 
 that by sending retained messages only to a session that holds the subscription, and only
 those the session's user may read. amqtt's broker also ignores a client whose keepalive has
 lapsed (``BrokerProtocolHandler.handle_read_timeout`` does nothing); MQTT 3.1.1 (3.1.2.10)
-says the broker disconnects it, which publishes its will: :class:`KeepaliveHandler` does.
+says the broker disconnects it, which publishes its will: :class:`KeepaliveHandler` does,
+and keeps an unacknowledged QoS 1 message for the session's reconnection (amqtt drops it).
 And amqtt ends (or changes) the session that holds a client ID before it checks the
 password of a client connecting with that ID, so anyone who reaches it could cut a client
 off: :class:`RoleBroker` checks first.
@@ -27,12 +28,16 @@ from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, BrokerError, MQTTError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
-from amqtt.session import Session
+from amqtt.session import OUTGOING, Session
 from amqtt.utils import gen_client_id
 
 from bridge.mqtt.access import Grant, permitted
 
 log = logging.getLogger(__name__)
+
+PUBACK_TIMEOUT_S = (
+    5  # amqtt's wait for a client's PUBACK; after it, the message waits for a reconnect
+)
 
 
 class RoleAuth(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type information
@@ -74,7 +79,28 @@ class RoleTopics(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type 
 
 
 class KeepaliveHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt: no types
-    """A client silent for its keepalive is gone: the broker ends it as if its link broke."""
+    """A client silent for its keepalive is gone: the broker ends it as if its link broke.
+    A QoS 1 message sent to a client stays in its session until the client acknowledges it,
+    so that a persistent session gets it again when it reconnects (MQTT 3.1.1, 4.4)."""
+
+    async def _handle_qos1_message_flow(self, app_message: Any) -> None:
+        if app_message.direction != OUTGOING or self.session is None:
+            await super()._handle_qos1_message_flow(app_message)
+            return
+        inflight = self.session.inflight_out
+        packet_id = app_message.packet_id
+        inflight.setdefault(packet_id, app_message)
+        retry = app_message.publish_packet is not None
+        packet = app_message.build_publish_packet(dup=retry)
+        await self._send_packet(packet)
+        app_message.publish_packet = packet
+        waiter: asyncio.Future[Any] = asyncio.Future()
+        self._puback_waiters[packet_id] = waiter
+        try:
+            app_message.puback_packet = await asyncio.wait_for(waiter, timeout=PUBACK_TIMEOUT_S)
+        finally:
+            self._puback_waiters.pop(packet_id, None)
+        inflight.pop(packet_id, None)  # only once acknowledged (amqtt drops it either way)
 
     def handle_read_timeout(self) -> None:
         task = asyncio.ensure_future(self.handle_connection_closed())

@@ -101,14 +101,7 @@ async def test_qos1_is_queued_for_an_offline_persistent_session(bus: Bus) -> Non
     pub.drop()
 
 
-async def test_unacknowledged_qos1_is_sent_again_on_reconnect(
-    bus: Bus, request: pytest.FixtureRequest
-) -> None:
-    if bus.server == "amqtt":
-        # amqtt 0.12 drops a QoS 1 message from the session when its PUBACK does not come
-        # (ProtocolHandler._handle_qos1 discards it in ``finally``): why Mosquitto is the
-        # embedded default wherever it is installed (docs/operations.md).
-        request.applymarker(pytest.mark.xfail(strict=True, reason="amqtt 0.12 loses it"))
+async def test_unacknowledged_qos1_is_sent_again_on_reconnect(bus: Bus) -> None:
     sub = await bus.client("sub", clean=False)
     await sub.subscribe(bus.topic("redeliver"), qos=1)
     pub = await bus.client("pub")
