@@ -72,6 +72,7 @@ def embedded_broker(
         grants=grants,
         server=b.server,
         mosquitto=b.mosquitto,
+        run_dir=credentials_path(settings).parent / "broker",
     )
     user = user_of(roles)
     return broker, (user, passwords[user])
@@ -98,6 +99,7 @@ class EmbeddedBroker:
         grants: dict[str, Grant] | None = None,
         server: str = "auto",
         mosquitto: str = "mosquitto",
+        run_dir: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -112,6 +114,7 @@ class EmbeddedBroker:
             )
         self.server = "mosquitto" if binary is not None else "amqtt"
         self._binary = binary
+        self._run_dir = run_dir  # Mosquitto's files; None: a temporary directory
         self._process: asyncio.subprocess.Process | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._amqtt: Broker | None = None
@@ -146,9 +149,15 @@ class EmbeddedBroker:
         log.info("embedded MQTT broker (%s) listening on %s:%d", self.server, self.host, self.port)
 
     async def _start_mosquitto(self, binary: str) -> None:
-        # Its files live in a private directory for as long as it runs (passwords hashed).
-        self._dir = tempfile.TemporaryDirectory(prefix="arsbridge-broker-")
-        where = Path(self._dir.name)
+        # Its files (passwords hashed) live beside the credentials, written anew at each start
+        # so that a service killed outright leaves nothing behind elsewhere.
+        if self._run_dir is not None:
+            where = self._run_dir
+            where.mkdir(mode=0o700, parents=True, exist_ok=True)
+            where.chmod(0o700)
+        else:
+            self._dir = tempfile.TemporaryDirectory(prefix="arsbridge-broker-")
+            where = Path(self._dir.name)
         (where / "passwd").write_text(mosquitto_passwd(self.passwords), encoding="utf-8")
         (where / "acl").write_text(mosquitto_acl(self.grants), encoding="utf-8")
         conf = where / "mosquitto.conf"
