@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 
 from api.auth import token_guard
 from api.deps import Refusal, request_locale
+from api.limits import BodyLimit, BodyLimits
 from api.routers import (
     agenda,
     amendments,
@@ -58,6 +61,33 @@ class PageFiles(StaticFiles):
         return response
 
 
+# An error's body: what is wrong in words, or (422) the fields that do not validate. Given
+# inline as JSON, so that routes answering CSV or HTML document their errors as JSON too.
+PROBLEM = {
+    "type": "object",
+    "properties": {
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+    },
+    "required": ["detail"],
+}
+
+# The errors any route may answer with, each with the same body (see docs/rest.md).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": what, "content": {"application/json": {"schema": PROBLEM}}}
+    for status, what in (
+        (400, "a body that cannot be parsed"),
+        (401, "the API token is needed ([api] token)"),
+        (403, "results the host keeps hidden"),
+        (404, "no such round, participant, theme or agenda"),
+        (409, "the command does not fit the round's state"),
+        (413, "a body over its [api] limit"),
+        (415, "a body of the wrong media type"),
+        (422, "a request that does not validate"),
+        (503, "the service cannot take it now (a limit is reached)"),
+    )
+}
+
+
 def _page(name: str) -> Callable[[], Awaitable[FileResponse]]:
     async def page() -> FileResponse:
         return FileResponse(STATIC / name, media_type="text/html", headers=NO_CACHE)
@@ -85,6 +115,25 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         summary="Audience-response bridge: rounds, tallies and receiver health",
         lifespan=lifespan,
     )
+    a = settings.api
+    # Inside the token guard (added after it): a body over its limit raises an HTTPException
+    # from ``receive`` straight into the route, which answers 413.
+    app.add_middleware(
+        BodyLimits,
+        limits=[
+            BodyLimit(
+                re.compile(rf"^{API_PREFIX}/participants$"),
+                a.max_roster_bytes,
+                "[api] max_roster_bytes",
+            ),
+            BodyLimit(
+                re.compile(rf"^{API_PREFIX}/agenda"), a.max_agenda_bytes, "[api] max_agenda_bytes"
+            ),
+        ],
+        default=BodyLimit(re.compile(""), a.max_body_bytes, "[api] max_body_bytes"),
+    )
+    # Added last, so outside the body limits: a request without the token is refused before
+    # its body is read at all.
     if settings.api.token:
         app.middleware("http")(token_guard(settings.api.token))
     for module in (
@@ -99,7 +148,7 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         technician,
         stream,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERRORS)
     app.include_router(stream.ws_router)
     app.include_router(metrics.router)
     app.mount("/static", PageFiles(directory=STATIC), name="static")
@@ -123,6 +172,10 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     @app.exception_handler(AgendaError)
     async def agenda_error(request: Request, exc: AgendaError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(csv.Error)
+    async def bad_csv(request: Request, exc: csv.Error) -> JSONResponse:
+        return JSONResponse({"detail": f"the CSV cannot be read: {exc}"}, status_code=422)
 
     @app.exception_handler(ValidationError)
     async def invalid(request: Request, exc: ValidationError) -> JSONResponse:

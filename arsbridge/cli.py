@@ -17,9 +17,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from arsbridge import broker_config
 from bridge import VERSION
 from bridge.event.language import Language
 from bridge.event.votes import Policy
+from bridge.mqtt.access import CredentialsError
 from bridge.mqtt.broker import BrokerStartError
 from bridge.mqtt.link import BrokerUnreachable
 from bridge.press.journal import JournalError
@@ -37,7 +39,14 @@ class NotACapture(Exception):
 
 
 USAGE_ERRORS = (ConfigError, UnknownDriver, NotACapture)
-RUN_ERRORS = (BrokerUnreachable, BrokerStartError, JournalError, ReceiverError, OSError)
+RUN_ERRORS = (
+    BrokerUnreachable,
+    BrokerStartError,
+    CredentialsError,
+    JournalError,
+    ReceiverError,
+    OSError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of an audience, send this capture as recorded",
     )
     sim.add_argument("--seed", type=int, default=1)
+    with_config(broker_config.add_parser(sub))
     return parser
 
 
@@ -262,6 +272,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if command == "export":
         return _export(settings, args)
+    if command == "broker-config":
+        for path in broker_config.write_broker_config(settings, args.out):
+            print(path)
+        return 0
     if getattr(args, "port", None):
         settings = settings.model_copy(
             update={"api": settings.api.model_copy(update={"port": args.port})}

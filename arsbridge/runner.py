@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from api.server import server_config
 from bridge.service import Service
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ async def _serve(service: Service, listening: socket.socket, on_started: Started
     settings = service.settings
     async with _stop_on_signals() as stop, service:
         app = create_app(settings, service=service)
-        config = uvicorn.Config(
+        config = server_config(
             app,
+            settings,
             host=settings.api.host,
             port=settings.api.port,
             log_config=None,

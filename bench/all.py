@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bench.hot_path", "bench.end_to_end", "bench.event_simulation"]
+BENCHMARKS = ["bench.hot_path", "bench.end_to_end", "bench.event_simulation", "bench.abuse"]
 
 
 def main() -> None:

@@ -27,9 +27,17 @@ def health_report(service: Service) -> dict[str, Any]:
             "connects": service.link.connects,
             "broker": f"{service.link.host}:{service.link.port}",
             "embedded": service.broker is not None,
+            "server": service.broker.server if service.broker is not None else None,
+            # Anyone who reaches such a broker can read the bus and publish on it.
+            "anonymous_allowed": service.anonymous_broker,
+            "client_id": service.link.client_id,
+            # Connections lost (or restarted for want of heartbeats), and the last reason.
+            "lost": service.link.lost,
+            "last_lost": list(service.link.last_lost) if service.link.last_lost else None,
+            "heartbeat": service.heartbeat.report(),
         },
     }
-    ok = service.link.connected.is_set()
+    ok = service.link.connected.is_set() and service.heartbeat.degraded is None
     critical = False
     warnings: list[str] = []
     if service.core is not None and service.journal is not None and service.publisher is not None:
@@ -72,6 +80,8 @@ def health_report(service: Service) -> dict[str, Any]:
             "gaps": service.tally.gaps,
             "rounds": len(service.tally.tallies),
         }
+    # Messages dropped from the bus: forged, malformed or out of line (never applied).
+    out["bus"] = service.guard.report()
     if service.controller is not None:
         out["current_round"] = service.controller.current
     # critical: presses are not being made durable; degraded: a link or receiver is down.

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Coroutine, Iterable, Sequence
+from secrets import token_hex
 from types import TracebackType
 from typing import Any
 
@@ -32,10 +33,13 @@ from bridge.desk.requests import RequestHandler
 from bridge.desk.store import EventStore
 from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState
+from bridge.event.votes import PUBLISHED, Record
 from bridge.health import health_report, latest_sightings
-from bridge.mqtt.broker import EmbeddedBroker
+from bridge.mqtt.broker import EmbeddedBroker, embedded_broker
+from bridge.mqtt.feed import MirrorFeed
+from bridge.mqtt.guard import BusGuard, Rejected
+from bridge.mqtt.heartbeat import Heartbeat
 from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
-from bridge.mqtt.mirror import PATTERNS as MIRRORED
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
 from bridge.press.anonymity import RoundKeys
@@ -45,6 +49,7 @@ from bridge.press.publisher import VotePublisher
 from bridge.press.role import BridgeCore
 from bridge.press.watch import FaultWatch
 from bridge.settings import ConfigError, Settings
+from bridge.tally.batches import BatchCheck
 from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
 from bridge.tally.kept import KeptResults
@@ -98,8 +103,19 @@ class Service:
         if len(set(names)) != len(names):
             raise ConfigError(f"receiver names must be distinct, got {names}")
         self.broker: EmbeddedBroker | None = None
+        self.guard = BusGuard()  # what this process dropped from the bus, for /health
+        self.anonymous_broker = False  # the broker lets clients in without credentials
         self.link = self._make_link()
-        self.mirror = Mirror()  # what browsers see: rounds, tallies, availability...
+        # On the wall clock, whatever clock the rounds run on: it measures the real link.
+        self.heartbeat = Heartbeat(
+            self.link,
+            f"{self.topics.base}/link/{self.link.client_id}",
+            interval_s=settings.mqtt.heartbeat_s,
+            misses=settings.mqtt.heartbeat_misses,
+            clock=SystemClock(),
+        )
+        # What browsers see: rounds, tallies, availability...
+        self.mirror = Mirror(stall_s=settings.api.stream_send_timeout_s)
         self.journal: Journal | None = None
         self.core: BridgeCore | None = None
         self.publisher: VotePublisher | None = None
@@ -132,24 +148,32 @@ class Service:
 
     def _make_link(self) -> MqttLink:
         s = self.settings
+        login = None
         if s.mqtt.url == "embedded":
-            self.broker = EmbeddedBroker(
-                s.broker.host, s.broker.port, max_connections=s.broker.max_connections
-            )
+            self.broker, login = embedded_broker(s, self.roles)
         will = None
         if "bridge" in self.roles:
             offline = json.dumps({"state": "offline", "bridge": s.bridge_id}).encode()
             will = (self.topics.bridge_state(s.bridge_id), offline)
-        return link_from_settings(
-            s, f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}", will
-        )
+        # Unique to this run: a client that takes the ID over cannot be this process's own
+        # reconnection, and nobody can guess it to take the session over.
+        client_id = f"arsbridge-{s.bridge_id}-{'-'.join(sorted(self.roles))}-{token_hex(6)}"
+        return link_from_settings(s, client_id, will, login=login)
 
     def _build_roles(self) -> None:
         s = self.settings
         topics = self.topics
-        for pattern in MIRRORED:
-            self.link.subscribe(f"{topics.base}/{pattern}", self._mirror)
-        self.link.subscribe(topics.roster, self._on_roster)
+        MirrorFeed(
+            self.link,
+            topics,
+            self.mirror,
+            self.guard,
+            owns=self._owns,
+            taken=self._taken,
+            accept=self._fenced,
+        )
+        if "api" not in self.roles:  # with the desk here, the roster comes directly
+            self.link.subscribe(topics.roster, self._on_roster)
         if self.roles & {"bridge", "api"}:
             self.store = EventStore(s.journal.path)
         if "bridge" in self.roles:
@@ -185,7 +209,7 @@ class Service:
                 pairings=self._pairings,
                 seat_of=self._seat_of,
             )
-            journal.on_commit = self.core.on_commit
+            journal.on_commit = self._committed
             self.journal = journal
             self.link.subscribe(topics.all_round_states, self._remote_state)
             if "api" not in self.roles:
@@ -208,6 +232,14 @@ class Service:
                 lease_s=s.tally.lease_s,
                 clock=self.clock,
             )
+            check = BatchCheck(
+                s.bus.bridges or [s.bridge_id],
+                max_bytes=s.bus.max_message_bytes,
+                max_records=s.bus.max_batch_records,
+                max_record_jump=s.bus.max_record_jump,
+                receivers_of=self._receivers_of,
+                own=(s.bridge_id, self.link.sent) if "bridge" in self.roles else None,
+            )
             self.tally = TallyEngine(
                 self.link,
                 topics,
@@ -215,6 +247,10 @@ class Service:
                 interval_s=s.rounds.tally_interval_ms / 1000,
                 settle_s=s.rounds.settle_ms / 1000,
                 clock=self.clock,
+                check=check,
+                guard=self.guard,
+                desk_on_bus="api" not in self.roles,
+                max_revision_jump=s.bus.max_revision_jump,
             )
         if "api" in self.roles:
             assert self.store is not None
@@ -235,7 +271,9 @@ class Service:
             )
             self.desk.roster_listeners.append(self._seating_changed)
             self.kept = KeptResults(self.desk, self.link, topics, self.tally)
-            RequestHandler(self.link, topics, s.bridge_id, self.desk)
+            RequestHandler(
+                self.link, topics, s.bridge_id, self.desk, token=s.api.token, guard=self.guard
+            )
 
     @property
     def controller(self) -> RoundController | None:
@@ -281,6 +319,16 @@ class Service:
             await self._check_receivers()
         self._spawn(self.link.run(), "mqtt")
         await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+        self.heartbeat.start()
+        self.anonymous_broker = await self.link.accepts_anonymous()
+        if self.anonymous_broker:
+            log.warning(
+                "the MQTT broker %s:%d lets anonymous clients in: anyone who reaches it can "
+                "read the bus and publish on it; give it users and ACLs "
+                "(arsbridge broker-config, docs/operations.md)",
+                self.link.host,
+                self.link.port,
+            )
         if self.desk is not None:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
@@ -356,6 +404,7 @@ class Service:
                 await self._store_round(self._states.get_nowait())
         if self.tally is not None:
             self.tally.close()
+        self.heartbeat.stop()
         await _cancel(self._tasks)
         if self.ledger is not None:
             await self.ledger.close()
@@ -468,22 +517,33 @@ class Service:
             self._current_known.set()
 
     async def _remote_state(self, message: aiomqtt.Message) -> None:
-        if self.core is None:
-            return
+        if self.core is None or self.desk is not None:
+            return  # with the desk in this process, states come directly (bridge.mqtt.feed)
+        topic = str(message.topic)
         if not message.payload:  # a round deleted before it was ever opened
-            parts = self.topics.split(str(message.topic))
-            if self.store is not None and self.desk is None and len(parts) == 3:
+            parts = self.topics.split(topic)
+            if self.store is not None and len(parts) == 3:
                 await self.store.delete_round(parts[1])
             return
         try:
             state = RoundState.model_validate_json(payload_bytes(message))
         except (ValidationError, TypeError) as exc:
-            log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
+            log.warning("ignoring malformed round state on %s: %s", topic, exc)
+            return
+        held = self.core.intake.round(state.round)
+        revision = held.revision if held is not None else 0
+        if state.revision > revision + self.settings.bus.max_revision_jump or not topic.endswith(
+            f"/{state.round}/state"
+        ):
+            self.guard.reject(
+                topic,
+                Rejected("round state out of line", f"revision {state.revision} after {revision}"),
+            )
             return
         self.core.update_round(state)
         if self._awaited_round is not None:
             self._check_current_known()
-        if self.store is not None and self.desk is None:  # a bridge of its own keeps rounds too
+        if self.store is not None:  # a bridge of its own keeps rounds too
             await self.store.save_round(state)
 
     # The roster, as bridges (paired-only rounds) and the tally (segments, tables) see it.
@@ -508,34 +568,78 @@ class Service:
     def _seat_of(self, participant: str) -> tuple[str, str] | None:
         return self.seats.seat_of(participant) if self.seats is not None else None
 
-    async def _mirror(self, message: aiomqtt.Message) -> None:
-        topic = str(message.topic)
-        relative = "/".join(self.topics.split(topic))
-        try:
-            # An empty retained message (None or b"", by broker) clears a topic.
-            doc = json.loads(payload_bytes(message)) if message.payload else None
-        except TypeError:
-            doc = None
-        except ValueError:
-            log.warning("ignoring a message on %s that is not JSON", topic)
-            return
+    def _committed(self, records: list[Record]) -> None:
+        """Journal callback: the bridge acknowledges and publishes; a tally in this process
+        counts them at once, so no record depends on the bus coming back to this process (a
+        batch in flight when the link drops would otherwise be lost to the tally), and holds
+        them durably already (the same journal): the bridge need not wait for its word."""
+        assert self.core is not None
+        self.core.on_commit(records)
+        if self.tally is not None and records:
+            self.tally.apply(
+                [r for r in records if r.decision in PUBLISHED], self.settings.bridge_id
+            )
+            if self.journal is not None and self.tally.receipts.active:
+                self.journal.mark_published(max(r.id for r in records))
+
+    def _paired(self, handset: str) -> bool:
+        return self.seats is not None and self.seats.seat_of(handset) is not None
+
+    def _fenced(self, relative: str, doc: Any) -> bool:
+        """Whether the mirror takes ``doc``: a tally or results document of a lower lease
+        epoch than one already taken on that topic is not (fencing after a takeover)."""
         parts = relative.split("/")
         if isinstance(doc, dict) and parts[0] == "round" and parts[-1] in ("tally", "results"):
-            # Fencing: once a tally with a higher lease epoch has spoken, an older one is not.
             epoch = doc.get("epoch", 0)
             if not isinstance(epoch, int) or epoch < self._epochs.get(relative, 0):
-                log.warning("ignoring %s from a tally of an older epoch (%s)", topic, epoch)
-                return
+                log.warning("ignoring %s from a tally of an older epoch (%s)", relative, epoch)
+                return False
             self._epochs[relative] = epoch
-        self.mirror.update(relative, doc)
-        is_results = parts[0] == "round" and parts[-1] == "results"
-        if self.kept is not None and doc is not None and is_results:
+        return True
+
+    async def _taken(self, relative: str, doc: Any) -> None:
+        parts = relative.split("/")
+        if (
+            self.kept is not None
+            and isinstance(doc, dict)
+            and parts[0] == "round"
+            and parts[-1] == "results"
+            and doc.get("round") == parts[1]
+        ):
             await self.kept.published(parts[1], doc)
 
     def _journal_health(self, health: JournalHealth) -> None:
         """The journal failed, recovered or runs low on space: say so on the bridge's state."""
         if self._bridge_state != "offline":
             self._spawn(self._publish_bridge_state(self._bridge_state), "bridge-state")
+
+    def _owns(self, parts: list[str]) -> bool:
+        """Whether a role of this process is the one publisher of the topic ``parts``."""
+        kind = parts[-1]
+        if parts[0] == "round":
+            # Only the tally holding the lease publishes tallies and results (a standby, or one
+            # that stood down, takes them from the bus like any other process).
+            tally = self.tally is not None and self.tally.receipts.active
+            return (tally and kind in ("tally", "results")) or (
+                self.desk is not None and kind in ("state", "current")
+            )
+        if parts[0] == "bridge" and len(parts) == 3:
+            return self.core is not None and parts[1] == self.settings.bridge_id
+        if parts[0] == "rx" and len(parts) == 3:
+            return self.core is not None and parts[1] in self._own_receivers
+        return self.desk is not None and parts in (["agenda"], ["roster"])
+
+    def _receivers_of(self, bridge: str) -> frozenset[str] | None:
+        """The receivers ``bridge`` has: this process's own, or as its state says."""
+        if self.core is not None and bridge == self.settings.bridge_id:
+            return self._own_receivers
+        doc = self.mirror.latest.get(f"bridge/{bridge}/state")
+        names = doc.get("receivers") if isinstance(doc, dict) else None
+        return frozenset(map(str, names)) if isinstance(names, list) else None
+
+    @property
+    def _own_receivers(self) -> frozenset[str]:
+        return frozenset(r.name for r in self.receivers)
 
     async def _publish_bridge_state(self, state: str) -> None:
         s = self.settings

@@ -42,6 +42,12 @@ class BrokerSettings(Section):
     # Not 1883, so that the embedded broker never collides with a system Mosquitto.
     port: int = Field(1884, ge=1, le=65535)
     max_connections: int = Field(200, ge=1)
+    # "auto": a Mosquitto process the service manages when the binary is installed, amqtt
+    # inside the service otherwise; "mosquitto" or "amqtt" to choose one.
+    server: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    mosquitto: str = "mosquitto"  # the binary: a name looked up on PATH and /usr/sbin, or a path
+    # The password of each role's MQTT user, made on first start (default: beside the journal).
+    credentials: Path | None = None
 
 
 class MqttSettings(Section):
@@ -51,6 +57,11 @@ class MqttSettings(Section):
     base: str = "ars"
     username: str | None = None
     password: str | None = None
+    # For an mqtts:// broker: the CA that signed its certificate (default: the system's),
+    # and this client's certificate and key when the broker asks for one.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     keepalive_s: int = Field(30, ge=5)
     connect_timeout_s: float = Field(5.0, gt=0)
     publish_timeout_s: float = Field(10.0, gt=0)
@@ -66,6 +77,10 @@ class MqttSettings(Section):
     # current round before it reads its receivers.
     state_wait_s: float = Field(3.0, ge=0, le=60)
     resend_max_s: float = Field(60.0, gt=0, le=3600)
+    # A beat through the broker this often; when heartbeat_misses in a row do not come back
+    # (a session taken over, a broker that stopped delivering) the link is reconnected.
+    heartbeat_s: float = Field(5.0, ge=0.05, le=300)
+    heartbeat_misses: int = Field(3, ge=1, le=100)
 
     @field_validator("url")
     @classmethod
@@ -80,6 +95,26 @@ class MqttSettings(Section):
         if not v or any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
             raise ValueError("must be a topic prefix without wildcards or outer slashes")
         return v
+
+
+class BusSettings(Section):
+    """What the service believes from the MQTT bus (see docs/operations.md, "The bus")."""
+
+    # Bridges whose vote batches count; empty: this service's own bridge_id only.
+    bridges: list[str] = []
+    # A vote batch larger than this is dropped (batch_max presses take about 100 bytes each).
+    max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # Presses per vote batch; a bridge sends at most [mqtt] batch_max.
+    max_batch_records: int = Field(10000, ge=1)
+    # How far a batch's record ids may run ahead of the highest one its bridge sent: a
+    # forged id far ahead would hide every real press below it.
+    max_record_jump: int = Field(100_000, ge=1)
+    # How far a round state's revision may run ahead of the one held (a round changes a few
+    # dozen times; a forged revision far ahead would shadow every real change).
+    max_revision_jump: int = Field(10_000, ge=1)
+    # Messages this process remembers having published, to tell its own echoes from messages
+    # someone else wrote in its name (about 30 bytes each).
+    echo_memory: int = Field(10_000, ge=100, le=1_000_000)
 
 
 class JournalSettings(Section):
@@ -193,6 +228,21 @@ class ApiSettings(Section):
     port: int = Field(8000, ge=1, le=65535)
     # When set, changes and personal data need it (see api/auth.py); reading rounds does not.
     token: str | None = Field(None, min_length=8)
+    # Request bodies, read as they arrive and refused with 413 past these sizes.
+    max_body_bytes: int = Field(65_536, ge=1024)  # any request not named below
+    max_roster_bytes: int = Field(2_000_000, ge=1024)  # PUT /participants (CSV)
+    max_agenda_bytes: int = Field(262_144, ge=1024)  # PUT /agenda and its themes
+    max_themes: int = Field(100, ge=1, le=10_000)  # an afternoon has eight
+    # Connections: a request's headers must be complete this soon after the connection
+    # opened or the last response ended (half-open requests are cut), an idle keep-alive
+    # connection is closed after keepalive_s, and no more than max_connections are open.
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    keepalive_s: float = Field(5.0, gt=0, le=300)
+    max_connections: int = Field(500, ge=10)
+    # Live streams (SSE and WebSocket): at most this many clients; one that has not taken a
+    # message for stream_send_timeout_s is dropped instead of being buffered for.
+    max_stream_clients: int = Field(200, ge=1)
+    stream_send_timeout_s: float = Field(5.0, gt=0, le=300)
 
 
 class ReceiverSettings(Section):
@@ -229,6 +279,7 @@ class Settings(BaseSettings):
     bridge_id: str = Field("bridge1", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     mqtt: MqttSettings = MqttSettings()
     broker: BrokerSettings = BrokerSettings()
+    bus: BusSettings = BusSettings()
     journal: JournalSettings = JournalSettings()
     dedup: DedupSettings = DedupSettings()
     rounds: RoundSettings = RoundSettings()

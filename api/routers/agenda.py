@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
-from api.deps import DeskDep, Refusal
+from api.deps import DeskDep, Refusal, ServiceDep
 from bridge.event.agenda import Agenda, Theme
 
 router = APIRouter(prefix="/agenda", tags=["agenda"])
@@ -21,14 +21,21 @@ async def get_agenda(desk: DeskDep) -> Agenda:
     return _agenda(desk)
 
 
-@router.put("")
-async def put_agenda(agenda: Agenda, desk: DeskDep) -> Agenda:
+def _check_size(agenda: Agenda, service: ServiceDep) -> Agenda:
+    most = service.settings.api.max_themes
+    if len(agenda.themes) > most:
+        raise HTTPException(413, f"{len(agenda.themes)} themes; at most {most} ([api] max_themes)")
+    return agenda
+
+
+@router.put("", responses={413: {"description": "over [api] max_agenda_bytes or max_themes"}})
+async def put_agenda(agenda: Agenda, desk: DeskDep, service: ServiceDep) -> Agenda:
     """Replace the agenda; rounds already created keep the question they were created with."""
-    return await desk.set_agenda(agenda)
+    return await desk.set_agenda(_check_size(agenda, service))
 
 
 @router.put("/themes/{theme_id}")
-async def put_theme(theme_id: str, theme: Theme, desk: DeskDep) -> Agenda:
+async def put_theme(theme_id: str, theme: Theme, desk: DeskDep, service: ServiceDep) -> Agenda:
     """Add a theme, or replace the one with this ID."""
     if theme.id != theme_id:
         raise Refusal(422, "id_differs", body=theme.id, path=theme_id)
@@ -36,7 +43,8 @@ async def put_theme(theme_id: str, theme: Theme, desk: DeskDep) -> Agenda:
     themes = [theme if t.id == theme_id else t for t in agenda.themes]
     if all(t.id != theme_id for t in agenda.themes):
         themes.append(theme)
-    return await desk.set_agenda(Agenda.model_validate({**agenda.model_dump(), "themes": themes}))
+    changed = Agenda.model_validate({**agenda.model_dump(), "themes": themes})
+    return await desk.set_agenda(_check_size(changed, service))
 
 
 @router.delete("/themes/{theme_id}")

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import DeskDep
+from api.routers.results import CsvResponse
 from bridge.reports.tables import audit_csv
 
 router = APIRouter(tags=["audit"])
@@ -22,7 +23,7 @@ async def audit(desk: DeskDep, round: str | None = None) -> list[dict[str, Any]]
     return [asdict(e) for e in entries]
 
 
-@router.get("/audit.csv")
+@router.get("/audit.csv", response_class=CsvResponse)
 async def audit_table(desk: DeskDep) -> Response:
     """The audit trail as CSV: ``id, time, role, action, round, params``."""
     entries = await asyncio.to_thread(desk.audit.entries)

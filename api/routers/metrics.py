@@ -12,6 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.limits import BodyLimits
+from api.server import GuardedH11
 from bridge.press.watch import HANDSET_FLAGS, RECEIVER_FLAGS
 from bridge.service import Service
 
@@ -39,6 +41,24 @@ class ServiceCollector(Collector):
             "browsers following the live state",
             value=svc.mirror.clients,
         )
+        yield CounterMetricFamily(
+            "arsbridge_http_bodies_refused",
+            "request bodies refused with 413 as over their size limit",
+            value=BodyLimits.refused,
+        )
+        yield CounterMetricFamily(
+            "arsbridge_http_connections_cut",
+            "connections closed half-open (headers not done in time) or over the cap",
+            value=GuardedH11.cut,
+        )
+        rejected = CounterMetricFamily(
+            "arsbridge_bus_rejected",
+            "messages dropped from the bus (forged, malformed, out of line), by reason",
+            labels=["reason"],
+        )
+        for reason, n in sorted(svc.guard.by_reason.items()):
+            rejected.add_metric([reason], n)
+        yield rejected
         core, journal, publisher = svc.core, svc.journal, svc.publisher
         if core is not None and journal is not None and publisher is not None:
             decisions = CounterMetricFamily(

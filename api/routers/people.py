@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -9,9 +11,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DeskDep, Refusal, ServiceDep
-from bridge.event.roster import Participant
+from api.routers.results import CsvResponse
+from bridge.event.roster import CSV_COLUMNS, Participant
 from bridge.event.roster_files import read_roster
-from bridge.reports.tables import pairings_csv
+from bridge.reports.tables import pairings_csv, spreadsheet_safe
 
 router = APIRouter(tags=["participants"])
 
@@ -39,9 +42,15 @@ async def list_participants(desk: DeskDep) -> list[Participant]:
     return desk.roster.participants()
 
 
-@router.get("/participants.csv")
+@router.get("/participants.csv", response_class=CsvResponse)
 async def participants_csv(desk: DeskDep) -> Response:
-    return Response(desk.roster.to_csv(), media_type="text/csv; charset=utf-8")
+    """The roster as CSV, with cells a spreadsheet would run as formulas quoted."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in desk.roster.participants():
+        writer.writerow(spreadsheet_safe({**p.model_dump(), "handset": p.handset or ""}))
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
 @router.put(
@@ -107,7 +116,7 @@ async def pairing_history(desk: DeskDep) -> dict[str, Any]:
     return desk.pairings.to_doc()
 
 
-@router.get("/pairings.csv")
+@router.get("/pairings.csv", response_class=CsvResponse)
 async def pairing_history_csv(desk: DeskDep) -> Response:
     """The pairing history as CSV, one row per pairing."""
     return Response(pairings_csv(desk.pairings), media_type="text/csv; charset=utf-8")

@@ -33,6 +33,12 @@ CSV = "text/csv; charset=utf-8"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+class CsvResponse(Response):
+    """A CSV table (the media type the OpenAPI schema names for these routes)."""
+
+    media_type = "text/csv"
+
+
 def _attachment(body: str | bytes, media_type: str, filename: str) -> Response:
     return Response(
         body,
@@ -85,7 +91,7 @@ async def round_results(
     )
 
 
-@router.get("/rounds/{round_id}/results.csv")
+@router.get("/rounds/{round_id}/results.csv", response_class=CsvResponse)
 async def round_results_csv(
     round_id: RoundId, service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
@@ -94,7 +100,7 @@ async def round_results_csv(
     return _attachment(results_csv([doc], lang), CSV, f"{round_id}-results.csv")
 
 
-@router.get("/rounds/{round_id}/groups.csv")
+@router.get("/rounds/{round_id}/groups.csv", response_class=CsvResponse)
 async def round_groups_csv(
     round_id: RoundId, service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
@@ -104,7 +110,7 @@ async def round_groups_csv(
     return _attachment(groups_csv([doc], lang), CSV, f"{round_id}-groups.csv")
 
 
-@router.get("/rounds/{round_id}/votes.csv")
+@router.get("/rounds/{round_id}/votes.csv", response_class=CsvResponse)
 async def round_votes_csv(
     round_id: RoundId,
     controller: ControllerDep,
@@ -128,7 +134,7 @@ def _published(service: Service, controller: ControllerDep) -> list[dict[str, An
     ]
 
 
-@router.get("/results.csv")
+@router.get("/results.csv", response_class=CsvResponse)
 async def event_results_csv(
     service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
@@ -146,7 +152,7 @@ async def event_results_xlsx(
     return _attachment(body, XLSX, "results.xlsx")
 
 
-@router.get("/groups.csv")
+@router.get("/groups.csv", response_class=CsvResponse)
 async def event_groups_csv(
     service: ServiceDep, controller: ControllerDep, lang: LocaleDep
 ) -> Response:
@@ -154,7 +160,7 @@ async def event_groups_csv(
     return _attachment(groups_csv(_published(service, controller), lang), CSV, "groups.csv")
 
 
-@router.get("/votes.csv")
+@router.get("/votes.csv", response_class=CsvResponse)
 async def event_votes_csv(
     controller: ControllerDep, records: RecordsDep, service: ServiceDep, lang: LocaleDep
 ) -> Response:

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import time
 from collections.abc import AsyncIterable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Depends,
+    HTTPException,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.datastructures import Headers, QueryParams
 
 from api.deps import ServiceDep
-from bridge.mqtt.mirror import MirrorClient, kind_of
+from bridge.mqtt.mirror import MirrorClient
 from bridge.service import Service
 
 router = APIRouter(tags=["stream"])
@@ -32,18 +42,52 @@ Prefixes = Annotated[
 HEARTBEAT_S = 15.0  # a quiet stream still says it is alive this often
 
 
-def _message(topic: str, payload: Any) -> dict[str, Any]:
-    """One mirrored message; ``t`` is the server's clock, for displays counting down."""
-    return {"topic": topic, "kind": kind_of(topic), "payload": payload, "t": round(time.time(), 3)}
+def _technician(service: Service, headers: Headers, query: QueryParams) -> bool:
+    """Whether the client carries the API token: only then does it get handset tables."""
+    token = service.settings.api.token
+    if not token:
+        return False  # without a token configured, handset IDs stay off the open channels
+    given = headers.get("authorization", "").removeprefix("Bearer ").strip()
+    given = given or query.get("token", "")
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
-@router.get("/stream", response_class=EventSourceResponse)
-async def stream(service: ServiceDep, topic: Prefixes = None) -> AsyncIterable[ServerSentEvent]:
+def _room(service: ServiceDep) -> None:
+    """Refuse a stream over ``[api] max_stream_clients`` (before the response starts)."""
+    cap = service.settings.api.max_stream_clients
+    if service.mirror.clients >= cap:
+        raise HTTPException(
+            503,
+            f"{cap} live streams are open, the most allowed ([api] max_stream_clients)",
+            headers={"Retry-After": "5"},
+        )
+
+
+def _join(
+    service: Service, headers: Headers, query: QueryParams, topic: list[str] | None
+) -> MirrorClient:
+    client = service.mirror.join(topic or (), technician=_technician(service, headers, query))
+    task = asyncio.current_task()
+    if task is not None:
+        client.on_drop = task.cancel  # a client that stopped reading is let go
+    return client
+
+
+@router.get(
+    "/stream",
+    response_class=EventSourceResponse,
+    responses={503: {"description": "over [api] max_stream_clients"}},
+    dependencies=[Depends(_room)],
+)
+async def stream(
+    request: Request, service: ServiceDep, topic: Prefixes = None
+) -> AsyncIterable[ServerSentEvent]:
     """The latest message of every mirrored topic, then each change, as SSE events named by
     kind (``tally``, ``state``, ``results``, ``current``, ``agenda``, ``availability``...);
     ``data`` is ``{"topic", "kind", "payload", "t"}`` (payload null: the topic was cleared;
-    ``t``: the server's clock). A ``heartbeat`` event comes when nothing else has for 15 s."""
-    client = service.mirror.join(topic or ())
+    ``t``: the server's clock). A ``heartbeat`` event comes when nothing else has for 15 s.
+    Handset tables (``handsets``) come only with the API token."""
+    client = _join(service, request.headers, request.query_params, topic)
     try:
         while True:
             try:
@@ -54,8 +98,8 @@ async def stream(service: ServiceDep, topic: Prefixes = None) -> AsyncIterable[S
                 # a quiet stream from a dead one.
                 yield ServerSentEvent(data={"t": round(time.time(), 3)}, event="heartbeat")
                 continue
-            for name, payload in changes:
-                yield ServerSentEvent(data=_message(name, payload), event=kind_of(name))
+            for item in changes:
+                yield ServerSentEvent(raw_data=item.data, event=item.kind)
     finally:
         service.mirror.leave(client)
 
@@ -64,9 +108,15 @@ async def stream(service: ServiceDep, topic: Prefixes = None) -> AsyncIterable[S
 async def websocket(ws: WebSocket, topic: Prefixes = None) -> None:
     """The same messages as ``/api/v1/stream``, one JSON text frame each."""
     service: Service = ws.app.state.service
+    try:
+        _room(service)
+    except HTTPException as exc:
+        await ws.close(code=1013, reason=str(exc.detail))  # 1013: try again later
+        return
+    client = _join(service, ws.headers, ws.query_params, topic)
     await ws.accept()
-    client = service.mirror.join(topic or ())
     sender = asyncio.create_task(_send(ws, client), name="ws-send")
+    client.on_drop = sender.cancel
     try:
         while True:  # the client may send anything (a ping); a close ends the session
             await ws.receive_text()
@@ -80,6 +130,12 @@ async def websocket(ws: WebSocket, topic: Prefixes = None) -> None:
 
 
 async def _send(ws: WebSocket, client: MirrorClient) -> None:
-    while True:
-        for name, payload in await client.next():
-            await ws.send_json(_message(name, payload))
+    try:
+        while True:
+            for item in await client.next():
+                await ws.send_text(item.data)
+    except asyncio.CancelledError:
+        # Dropped for not reading: close the socket rather than keep it.
+        with contextlib.suppress(Exception):
+            await ws.close(code=1008, reason="not reading")
+        raise

@@ -6,10 +6,13 @@ same round commands as the REST API, with a ``transaction`` echoed in the answer
     request/open      {"round": "infrastructure", "duration_s": 180, "transaction": 7}
     response/open     {"status": "ok", "data": {...round state...}, "transaction": 7}
     response/close    {"status": "error", "error": "round 'x' does not exist", ...}
+
+With ``[api] token`` set, a request carries it as ``"token"``, as REST calls do.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bridge.desk.controller import RoundError
 from bridge.desk.event_desk import EventDesk
 from bridge.event.rounds import PhaseName, RoundState
+from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 
@@ -66,7 +70,18 @@ def _commands(desk: EventDesk) -> dict[str, Callable[[RoundCommand], RoundState]
 class RequestHandler:
     """Answers the round commands sent to this bridge over MQTT."""
 
-    def __init__(self, link: MqttLink, topics: Topics, bridge_id: str, desk: EventDesk) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        topics: Topics,
+        bridge_id: str,
+        desk: EventDesk,
+        *,
+        token: str | None = None,
+        guard: BusGuard | None = None,
+    ) -> None:
+        self._token = token.encode() if token else None
+        self._guard = guard or BusGuard()
         self._link = link
         self._topics = topics
         self._bridge = bridge_id
@@ -79,6 +94,7 @@ class RequestHandler:
         try:
             raw = json.loads(payload_bytes(message))
             transaction = raw.get("transaction") if isinstance(raw, dict) else None
+            self._authorise(raw)
             state = self._run(cmd, raw)
             answer: dict[str, Any] = {"status": "ok", "data": state.model_dump(mode="json")}
         except ValidationError as exc:
@@ -86,12 +102,26 @@ class RequestHandler:
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
             answer = {"status": "error", "error": problems}
+        except Rejected as exc:
+            self._guard.reject(str(message.topic), exc)
+            answer = {"status": "error", "error": exc.detail}
         except (RoundError, ValueError, TypeError) as exc:
             answer = {"status": "error", "error": str(exc)}
         answer["transaction"] = transaction
         await self._link.publish(
             self._topics.response(self._bridge, cmd), json.dumps(answer), qos=1
         )
+
+    def _authorise(self, raw: object) -> None:
+        """With a token configured, take it out of the request or refuse the request."""
+        given = raw.pop("token", "") if isinstance(raw, dict) else ""
+        if self._token is None:
+            return
+        if not hmac.compare_digest(str(given).encode(), self._token):
+            raise Rejected(
+                "request without the token",
+                "this needs the API token ([api] token, ARS_API_TOKEN) as 'token'",
+            )
 
     def _run(self, cmd: str, raw: object) -> RoundState:
         """Carry out one command; raises with the message the answer carries."""

@@ -9,8 +9,11 @@ instead of failing while the broker is away, so QoS 1 batches are delivered late
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 RETRY_PAUSE_S = 0.05  # between two attempts of one publish while the link recovers
 
 Handler = Callable[[aiomqtt.Message], Awaitable[None] | None]
+RetainedHook = Callable[[str, bytes], Awaitable[None]]
 
 
 class BrokerUnreachable(Exception):
@@ -34,11 +38,13 @@ class BrokerUnreachable(Exception):
 class BrokerAddress:
     host: str
     port: int
+    tls: bool = False
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
-    """``mqtt://host:port`` (or ``tcp://``) as a host and port; 1883 when no port is given;
-    of a cluster's ``mqtt://host1:port1,host2:port2``, the first."""
+    """``mqtt://host:port`` (or ``tcp://``; 1883 by default) or ``mqtts://host:port`` (TLS,
+    8883 by default) as a host, port and whether to use TLS; of a cluster's
+    ``mqtt://host1:port1,host2:port2``, the first."""
     return parse_broker_urls(url)[0]
 
 
@@ -46,14 +52,17 @@ def parse_broker_urls(url: str) -> list[BrokerAddress]:
     """Every node of ``mqtt://host1:port1,host2:port2,...`` (one node: ``mqtt://host:port``)."""
     scheme, sep, rest = url.partition("://")
     nodes = rest.split("/", 1)[0].split(",") if sep else []
+    tls = scheme == "mqtts"
     addresses = []
     for node in nodes:
         parts = urlsplit(f"{scheme}://{node}")
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
-        addresses.append(BrokerAddress(parts.hostname, parts.port or 1883))
+        if parts.scheme not in ("mqtt", "tcp", "mqtts") or not parts.hostname:
+            raise ValueError(
+                f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883"
+            )
+        addresses.append(BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls))
     if not addresses:
-        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
+        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
     return addresses
 
 
@@ -74,6 +83,8 @@ class MqttLink:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         alternates: tuple[BrokerAddress, ...] = (),
+        echo_memory: int = 10000,
+        tls: aiomqtt.TLSParameters | None = None,
     ) -> None:
         self.host, self.port = host, port
         # The nodes of a cluster: a lost or refused connection moves on to the next one.
@@ -82,15 +93,24 @@ class MqttLink:
         self.client_id = client_id
         self._will = aiomqtt.Will(will[0], will[1], qos=1, retain=True) if will else None
         self._auth = (username, password)
+        self._tls = tls
         self._keepalive = keepalive_s
         self._timeout = timeout_s
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._handlers: list[tuple[str, Handler]] = []
         self._retained: dict[str, tuple[bytes, int]] = {}
+        # Digests of what this link published lately: its own echoes from the broker are told
+        # from messages someone else wrote in its name.
+        self._sent: OrderedDict[bytes, None] = OrderedDict()
+        self._echo_memory = echo_memory
+        self.on_retained: list[RetainedHook] = []  # told of each retained publish, before it
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
         self.published = 0
+        self.lost = 0  # connections that ended other than by stopping the service
+        self.last_lost: tuple[float, str] | None = None  # when (epoch s) and why
+        self._restart = asyncio.Event()
 
     def subscribe(self, pattern: str, handler: Handler) -> None:
         """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`."""
@@ -113,6 +133,10 @@ class MqttLink:
         data = payload.encode() if isinstance(payload, str) else payload
         if retain:
             self._retained[topic] = (data, qos)
+        self._remember(topic, data)
+        if retain:
+            for hook in self.on_retained:
+                await hook(topic, data)
         while True:
             await self.connected.wait()
             client = self._client
@@ -131,6 +155,41 @@ class MqttLink:
             self.published += 1
             return
 
+    async def accepts_anonymous(self) -> bool:
+        """Whether the broker lets a client in without credentials (tried once, briefly)."""
+        try:
+            async with aiomqtt.Client(
+                self.host,
+                self.port,
+                identifier=f"{self.client_id}-probe",
+                timeout=self._timeout,
+                tls_params=self._tls,
+                clean_session=True,
+            ):
+                return True
+        except aiomqtt.MqttError:
+            return False
+
+    def is_will(self, topic: str, data: bytes) -> bool:
+        """True when ``data`` on ``topic`` is this link's last will (the broker sent it)."""
+        return self._will is not None and (self._will.topic, self._will.payload) == (topic, data)
+
+    def sent(self, topic: str, data: bytes) -> bool:
+        """True when this link published ``data`` on ``topic`` lately (its own echo)."""
+        return _digest(topic, data) in self._sent
+
+    def retained(self, topic: str) -> bytes | None:
+        """What this link last published retained on ``topic``, if anything."""
+        held = self._retained.get(topic)
+        return held[0] if held is not None else None
+
+    def _remember(self, topic: str, data: bytes) -> None:
+        key = _digest(topic, data)
+        self._sent[key] = None
+        self._sent.move_to_end(key)
+        while len(self._sent) > self._echo_memory:
+            self._sent.popitem(last=False)
+
     async def run(self) -> None:
         """Connect, dispatch messages and reconnect forever (until cancelled)."""
         delay = self._backoff[0]
@@ -146,6 +205,7 @@ class MqttLink:
                     keepalive=self._keepalive,
                     timeout=self._timeout,
                     clean_session=True,
+                    tls_params=self._tls,
                 ) as client:
                     self._client = client
                     for pattern, _ in self._handlers:
@@ -156,9 +216,10 @@ class MqttLink:
                     self.connected.set()
                     delay = self._backoff[0]
                     log.info("MQTT connected to %s:%d as %s", self.host, self.port, self.client_id)
-                    async for message in client.messages:
-                        await self._dispatch(message)
+                    await self._serve(client)
             except aiomqtt.MqttError as exc:
+                if self.connected.is_set():
+                    self._note_lost(str(exc))
                 # Before the first connection, wait_connected() reports the failure once.
                 level = logging.WARNING if self.connected.is_set() else logging.DEBUG
                 log.log(
@@ -178,6 +239,35 @@ class MqttLink:
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self._backoff[1])
 
+    def restart(self, reason: str) -> None:
+        """Drop the connection and make a new one (a link that stopped delivering)."""
+        if self.connected.is_set():
+            self._note_lost(reason)
+            self._restart.set()
+
+    def _note_lost(self, reason: str) -> None:
+        self.lost += 1
+        self.last_lost = (time.time(), reason)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Dispatch messages until the connection fails (raises) or :meth:`restart`."""
+        self._restart.clear()
+        reader = asyncio.create_task(self._read(client), name="mqtt-read")
+        restart = asyncio.create_task(self._restart.wait(), name="mqtt-restart")
+        try:
+            await asyncio.wait({reader, restart}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, restart):
+                task.cancel()
+            await asyncio.gather(reader, restart, return_exceptions=True)
+        if reader.done() and not reader.cancelled() and (exc := reader.exception()):
+            raise exc
+        log.warning("MQTT link to %s:%d restarted: %s", self.host, self.port, self.last_lost)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self._dispatch(message)
+
     async def _dispatch(self, message: aiomqtt.Message) -> None:
         for pattern, handler in self._handlers:
             if message.topic.matches(pattern):
@@ -187,6 +277,10 @@ class MqttLink:
                         await result
                 except Exception:
                     log.exception("handler for %s failed on %s", pattern, message.topic)
+
+
+def _digest(topic: str, data: bytes) -> bytes:
+    return hashlib.blake2b(topic.encode() + b"\0" + data, digest_size=16).digest()
 
 
 def payload_bytes(message: aiomqtt.Message) -> bytes:
@@ -200,11 +294,18 @@ def payload_bytes(message: aiomqtt.Message) -> bytes:
 
 
 def link_from_settings(
-    settings: Settings, client_id: str, will: tuple[str, bytes] | None = None
+    settings: Settings,
+    client_id: str,
+    will: tuple[str, bytes] | None = None,
+    *,
+    login: tuple[str, str] | None = None,
 ) -> MqttLink:
-    """The link ``[mqtt]`` describes (``url = "embedded"``: the ``[broker]`` on loopback)."""
+    """The link ``[mqtt]`` describes (``url = "embedded"``: the ``[broker]`` on loopback);
+    ``login`` (user, password) takes the place of ``[mqtt] username`` and ``password``."""
     m = settings.mqtt
     alternates: tuple[BrokerAddress, ...] = ()
+    username, password = login if login is not None else (m.username, m.password)
+    tls = None
     if m.url == "embedded":
         host, port = settings.broker.host, settings.broker.port
     else:
@@ -213,16 +314,35 @@ def link_from_settings(
         except ValueError as exc:
             raise ConfigError(f"mqtt.url (ARS_MQTT_URL): {exc}") from None
         host, port, alternates = nodes[0].host, nodes[0].port, tuple(nodes[1:])
+        if nodes[0].tls:
+            tls = _tls(settings)
     return MqttLink(
         host,
         port,
         client_id=client_id,
         will=will,
-        username=m.username,
-        password=m.password,
+        username=username,
+        password=password,
         keepalive_s=m.keepalive_s,
         timeout_s=m.publish_timeout_s,
         reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s,
         alternates=alternates,
+        echo_memory=settings.bus.echo_memory,
+        tls=tls,
+    )
+
+
+def _tls(settings: Settings) -> aiomqtt.TLSParameters:
+    """TLS for an ``mqtts://`` broker: its CA, and this client's certificate and key."""
+    m = settings.mqtt
+    for name, path in (("tls_ca", m.tls_ca), ("tls_cert", m.tls_cert), ("tls_key", m.tls_key)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"mqtt.{name} (ARS_MQTT_{name.upper()}): {path} does not exist")
+    if (m.tls_cert is None) != (m.tls_key is None):
+        raise ConfigError("mqtt.tls_cert and mqtt.tls_key go together: set both or neither")
+    return aiomqtt.TLSParameters(
+        ca_certs=str(m.tls_ca) if m.tls_ca else None,
+        certfile=str(m.tls_cert) if m.tls_cert else None,
+        keyfile=str(m.tls_key) if m.tls_key else None,
     )

@@ -7,18 +7,28 @@ tables. Vote batches are never mirrored: they name who pressed what.
 
 A client first gets the latest message of every topic, then changes. Each client holds at
 most one pending message per topic, so a slow display skips stale tallies instead of
-falling behind: it always catches up to the present.
+falling behind: it always catches up to the present. A change is serialised once for all
+clients; a client that stops reading is dropped. Per-handset tables go only to clients
+that carry the technician's token.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 # Topic patterns below the base, in MQTT filter syntax.
+# Exact filters, not round/#: a broker with topic ACLs grants a subscription only within
+# what the role may read (bridge.mqtt.access).
 PATTERNS = (
-    "round/#",
+    "round/+/state",
+    "round/+/tally",
+    "round/+/results",
+    "round/current",
     "agenda",
     "rx/+/availability",
     "bridge/+/state",
@@ -26,42 +36,85 @@ PATTERNS = (
 )
 
 
+# Per-handset tables name handsets: only clients with the technician's token get them.
+PRIVATE = ("bridge/",)
+PRIVATE_KINDS = ("handsets",)
+
+
 def kind_of(topic: str) -> str:
     """The event name of a mirrored topic: ``tally``, ``state``, ``current``, ``agenda``..."""
     return topic.rsplit("/", 1)[-1]
 
 
-class MirrorClient:
-    """One browser's view: a coalescing queue of (topic, payload) to send."""
+def private(topic: str) -> bool:
+    """Whether ``topic`` names handsets (for the technician only)."""
+    return topic.startswith(PRIVATE) and kind_of(topic) in PRIVATE_KINDS
 
-    def __init__(self, prefixes: tuple[str, ...]) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One message as every client receives it, serialised once for all of them."""
+
+    topic: str
+    kind: str
+    data: str  # JSON: {"topic", "kind", "payload", "t"}
+
+
+def frame(topic: str, payload: Any, t: float | None = None) -> Frame:
+    """``payload`` on ``topic``; ``t`` (default now) is the server's clock, for countdowns."""
+    stamp = round(time.time() if t is None else t, 3)
+    doc = {"topic": topic, "kind": kind_of(topic), "payload": payload, "t": stamp}
+    return Frame(topic, kind_of(topic), json.dumps(doc, separators=(",", ":")))
+
+
+class MirrorClient:
+    """One browser's view: a coalescing queue of frames to send (one per topic at most)."""
+
+    def __init__(self, prefixes: tuple[str, ...], *, technician: bool = False) -> None:
         self._prefixes = prefixes
-        self._pending: dict[str, Any] = {}
+        self._technician = technician
+        self._pending: dict[str, Frame] = {}
         self._ready = asyncio.Event()
+        self.waiting_since: float | None = None  # monotonic time the oldest pending came
+        self.on_drop: Callable[[], object] | None = None
 
     def wants(self, topic: str) -> bool:
+        if private(topic) and not self._technician:
+            return False
         return not self._prefixes or topic.startswith(self._prefixes)
 
-    def put(self, topic: str, payload: Any) -> None:
-        if self.wants(topic):
-            self._pending.pop(topic, None)  # re-insert: messages go out in order of change
-            self._pending[topic] = payload
+    def put(self, item: Frame, now: float) -> None:
+        if self.wants(item.topic):
+            self._pending.pop(item.topic, None)  # re-insert: messages go out in order of change
+            self._pending[item.topic] = item
+            if self.waiting_since is None:
+                self.waiting_since = now
             self._ready.set()
 
-    async def next(self) -> list[tuple[str, Any]]:
+    async def next(self) -> list[Frame]:
         """Everything that changed since the last call (waits until something has)."""
         await self._ready.wait()
         self._ready.clear()
-        out, self._pending = list(self._pending.items()), {}
+        out, self._pending = list(self._pending.values()), {}
+        self.waiting_since = None
         return out
 
 
 class Mirror:
-    """The latest payload of every mirrored topic, and the clients that follow them."""
+    """The latest payload of every mirrored topic, and the clients that follow them.
 
-    def __init__(self) -> None:
+    A change is serialised once and handed to every client; a client that has not taken
+    what waits for it within ``stall_s`` is dropped (``on_drop``) instead of buffered for.
+    """
+
+    def __init__(
+        self, *, stall_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.latest: dict[str, Any] = {}
+        self._clock = clock
         self._clients: set[MirrorClient] = set()
+        self._stall = stall_s
+        self.dropped = 0  # clients dropped for not reading
 
     def update(self, topic: str, payload: Any) -> None:
         """A message arrived on ``topic`` (relative to the base); None clears it."""
@@ -69,19 +122,34 @@ class Mirror:
             self.latest.pop(topic, None)
         else:
             self.latest[topic] = payload
-        for client in self._clients:
-            client.put(topic, payload)
+        if not self._clients:
+            return
+        item = frame(topic, payload)
+        now = self._clock()
+        for client in list(self._clients):
+            if client.waiting_since is not None and now - client.waiting_since > self._stall:
+                self._drop(client)
+                continue
+            client.put(item, now)
 
-    def join(self, prefixes: Iterable[str] = ()) -> MirrorClient:
+    def join(self, prefixes: Iterable[str] = (), *, technician: bool = False) -> MirrorClient:
         """A new client, primed with the latest message of every topic it wants."""
-        client = MirrorClient(tuple(prefixes))
+        client = MirrorClient(tuple(prefixes), technician=technician)
+        now = self._clock()
         for topic, payload in self.latest.items():
-            client.put(topic, payload)
+            if client.wants(topic):
+                client.put(frame(topic, payload), now)
         self._clients.add(client)
         return client
 
     def leave(self, client: MirrorClient) -> None:
         self._clients.discard(client)
+
+    def _drop(self, client: MirrorClient) -> None:
+        self.leave(client)
+        self.dropped += 1
+        if client.on_drop is not None:
+            client.on_drop()
 
     @property
     def clients(self) -> int:

@@ -120,6 +120,10 @@ class Intake:
             self._current = held
         return replayed
 
+    def round(self, round_id: str) -> RoundState | None:
+        """The state held for ``round_id``, if any."""
+        return self._rounds.get(round_id)
+
     def decide(self, press: Press, record_id: int) -> Record:
         """The journal record for ``press``, with its decision."""
         state = self._current

@@ -71,6 +71,18 @@ VOTES_COLUMNS = (
 )
 
 
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"): quoted with a leading '.
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every text cell that starts like a formula prefixed with ``'``."""
+    return {
+        k: "'" + v if isinstance(v, str) and v.startswith(FORMULA_LEAD) else v
+        for k, v in row.items()
+    }
+
+
 def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per option of a round's results document."""
     question = results["question"]
@@ -159,7 +171,8 @@ def table_csv(columns: tuple[str, ...], rows: Iterable[dict[str, Any]], lang: Lo
     writer = csv.writer(out, delimiter=lang.csv_delimiter, lineterminator="\r\n")
     writer.writerow(headers(columns, lang))
     for row in rows:
-        writer.writerow(cell(column, row.get(column, ""), lang) for column in columns)
+        safe = spreadsheet_safe({c: cell(c, row.get(c, ""), lang) for c in columns})
+        writer.writerow(safe[c] for c in columns)
     return BOM + out.getvalue()
 
 
@@ -221,14 +234,16 @@ def audit_csv(entries: Iterable[AuditEntry]) -> str:
     writer.writeheader()
     for e in entries:
         writer.writerow(
-            {
-                "id": e.id,
-                "time": iso(e.t),
-                "role": e.role,
-                "action": e.action,
-                "round": e.round or "",
-                "params": json.dumps(e.params, sort_keys=True, separators=(",", ":")),
-            }
+            spreadsheet_safe(
+                {
+                    "id": e.id,
+                    "time": iso(e.t),
+                    "role": e.role,
+                    "action": e.action,
+                    "round": e.round or "",
+                    "params": json.dumps(e.params, sort_keys=True, separators=(",", ":")),
+                }
+            )
         )
     return out.getvalue()
 
@@ -243,14 +258,16 @@ def pairings_csv(pairings: PairingLedger) -> str:
     writer.writeheader()
     for p in pairings.pairings:
         writer.writerow(
-            {
-                "handset": p.handset,
-                "participant": p.participant,
-                "start": iso(p.start),
-                "end": "" if p.end is None else iso(p.end),
-                "loaner": "yes" if p.loaner else "",
-                "note": p.note,
-            }
+            spreadsheet_safe(
+                {
+                    "handset": p.handset,
+                    "participant": p.participant,
+                    "start": iso(p.start),
+                    "end": "" if p.end is None else iso(p.end),
+                    "loaner": "yes" if p.loaner else "",
+                    "note": p.note,
+                }
+            )
         )
     return out.getvalue()
 

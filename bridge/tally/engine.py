@@ -27,10 +27,12 @@ from pydantic import ValidationError
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import COUNTABLE, PUBLISHED, Record
+from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
+from bridge.tally.batches import BatchCheck
 from bridge.tally.count import RoundTally, Seating, SeatingPlan
-from bridge.tally.ledger import CoverError, Ledger, token_of
+from bridge.tally.ledger import Ledger
 from bridge.tally.receipts import Receipts
 from bridge.tally.results import EventRecords
 
@@ -50,7 +52,11 @@ class TallyEngine:
         clock: Clock | None = None,
         seating: Seating | None = None,
         min_segment: int = 5,
+        check: BatchCheck,
         receipts: Receipts | None = None,
+        guard: BusGuard | None = None,
+        desk_on_bus: bool = True,
+        max_revision_jump: int = 10000,
     ) -> None:
         self._link = link
         self.receipts = receipts or Receipts(link, topics)
@@ -73,9 +79,15 @@ class TallyEngine:
         self.gaps = 0
         self._last_batch: dict[tuple[str, str, float], int] = {}
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.check = check
+        self.max_revision_jump = max_revision_jump
+        self.guard = guard or BusGuard()
         link.subscribe(topics.all_votes, self._on_votes)
-        link.subscribe(topics.all_round_states, self._on_state)
-        link.subscribe(topics.roster, self._on_roster)
+        # With the round controller in this process its states and roster come directly,
+        # never from the bus, where anyone could have written one.
+        if desk_on_bus:
+            link.subscribe(topics.all_round_states, self._on_state)
+            link.subscribe(topics.roster, self._on_roster)
         link.subscribe(topics.all_bridge_handsets, self._on_handsets)
         link.subscribe(topics.all_round_turnouts, self._on_turnout)
         # round -> bridge -> (the round's last reset, voters by table)
@@ -88,6 +100,16 @@ class TallyEngine:
             state = RoundState.model_validate_json(payload_bytes(message))
         except ValidationError as exc:
             log.warning("ignoring malformed round state on %s: %s", message.topic, exc)
+            return
+        tally = self.tallies.get(state.round)
+        held = tally.state.revision if tally is not None else 0
+        if state.revision > held + self.max_revision_jump or not str(message.topic).endswith(
+            f"/{state.round}/state"
+        ):
+            self.guard.reject(
+                str(message.topic),
+                Rejected("round state out of line", f"revision {state.revision} after {held}"),
+            )
             return
         self.update_round(state)
 
@@ -173,28 +195,22 @@ class TallyEngine:
         self._mark(tally.state.round)
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
         try:
-            batch = json.loads(payload_bytes(message))
-            source = str(batch["bridge"])
-            receiver = str(batch["receiver"])
-            items = batch["presses"]
-            records = [Record.from_wire(receiver, item) for item in items]
-            token = token_of(source, batch["cover"], batch["part"], batch["parts"])
-            if any(not token[1] < r.id <= token[2] for r in records):
-                raise CoverError("a record outside the batch's cover")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            levels = self._topics.split(topic)
+            batch = self.check.check(topic, levels[1] if len(levels) == 3 else "", _data(message))
+        except Rejected as exc:
             self.bad_batches += 1
-            log.warning("ignoring malformed vote batch on %s: %s", message.topic, exc)
+            self.guard.reject(topic, exc)
             return
         self.batches += 1
-        key = (source, receiver, float(batch.get("boot", 0.0)))
-        number = int(batch.get("batch", 0))
+        key = (batch.bridge, batch.receiver, batch.boot)
         last = self._last_batch.get(key)
-        if last is not None and number > last + 1:
-            self.gaps += number - last - 1
-        self._last_batch[key] = max(number, last or 0)
-        self.apply(records, source)
-        self.receipts.received(source, records, token)
+        if last is not None and batch.number > last + 1:
+            self.gaps += batch.number - last - 1
+        self._last_batch[key] = max(batch.number, last or 0)
+        self.apply(batch.records, batch.bridge)
+        self.receipts.received(batch.bridge, batch.records, batch.token)
 
     def apply(self, records: list[Record], source: str = "") -> None:
         """Count records from one bridge."""
@@ -347,10 +363,13 @@ class TallyEngine:
                 # What the bridge's publisher sent: duplicates and bad frames stay behind.
                 self.apply([r for r in journaled if r.decision in PUBLISHED], source)
                 marks[source] = max((r.id for r in journaled), default=0)
+                if journaled:
+                    self.check.seen(source, max(r.id for r in journaled))
             if ledger is not None:
                 held = await asyncio.to_thread(lambda: list(ledger.records()))
                 for bridge, rec in held:
                     self.apply([rec], bridge)
+                    self.check.seen(bridge, rec.id)
         finally:
             if records is not None:
                 records.close()
@@ -362,3 +381,10 @@ class TallyEngine:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+
+
+def _data(message: aiomqtt.Message) -> bytes:
+    try:
+        return payload_bytes(message)
+    except TypeError:
+        raise Rejected("malformed", "empty payload") from None

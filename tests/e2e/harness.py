@@ -14,6 +14,8 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from api.app import create_app
+from api.server import server_config
+from bridge.mqtt.access import credentials_path, load_credentials
 from bridge.mqtt.link import parse_broker_url
 from bridge.service import Service
 from bridge.settings import Settings
@@ -34,6 +36,16 @@ class Running:
             return self.settings.broker.host, self.settings.broker.port
         address = parse_broker_url(self.settings.mqtt.url)
         return address.host, address.port
+
+    def login(self, role: str) -> dict[str, str]:
+        """aiomqtt's ``username`` and ``password`` for ``role`` on the embedded broker (the
+        service made them); none on a broker of the test's own."""
+        if self.settings.mqtt.url != "embedded":
+            return {}
+        return {
+            "username": role,
+            "password": load_credentials(credentials_path(self.settings), [role])[role],
+        }
 
     async def until(self, condition: Callable[[], bool], what: str) -> None:
         """Wait until ``condition`` holds; fail naming ``what`` after :data:`WAIT_S`."""
@@ -63,7 +75,8 @@ class Running:
     ) -> dict[str, Any]:
         """The first message on ``topic`` (retained or live) that ``accept`` takes."""
         host, port = self.broker
-        async with aiomqtt.Client(host, port, identifier=f"watch-{id(self)}") as client:
+        login = self.login("display")
+        async with aiomqtt.Client(host, port, identifier=f"watch-{id(self)}", **login) as client:
             await client.subscribe(topic, qos=1)
             async with asyncio.timeout(WAIT_S):
                 async for message in client.messages:
@@ -98,8 +111,9 @@ async def serving(
     service = Service(settings, receivers=receivers)
     app = create_app(settings, service=service)
     server = uvicorn.Server(
-        uvicorn.Config(
+        server_config(
             app,
+            settings,
             host="127.0.0.1",
             port=port,
             log_config=None,

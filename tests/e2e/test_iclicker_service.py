@@ -35,11 +35,10 @@ SPEED = 30.0  # the 60-second round plays in two seconds
 async def watch_availability(svc: Running, into: list[str]) -> None:
     host, port = svc.broker
     topic = svc.service.topics.rx_availability("rx1")
-    async with aiomqtt.Client(host, port, identifier="availability-watch") as client:
+    login = svc.login("integration")
+    async with aiomqtt.Client(host, port, identifier="availability-watch", **login) as client:
         await client.subscribe(topic, qos=1)
         async for message in client.messages:
-            if not message.topic.matches(topic):
-                continue  # amqtt also replays other retained topics to a new subscriber
             state = json.loads(message.payload)["state"]  # type: ignore[arg-type]
             if not into or into[-1] != state:
                 into.append(state)

@@ -1,0 +1,103 @@
+"""Request bodies read as they arrive and cut at a limit per path: 413 naming the setting.
+
+A body is never held whole before its size is known: a ``Content-Length`` over the limit is
+refused before any of it is read, and a body sent without one (chunked) is counted as it
+comes and refused at the first byte over.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """Bodies of requests to paths matching ``path`` may have at most ``size`` bytes."""
+
+    path: re.Pattern[str]
+    size: int
+    setting: str
+
+
+class _TooLarge(HTTPException):
+    """Raised from ``receive``: FastAPI lets an HTTPException through its body parsing."""
+
+    def __init__(self, limit: BodyLimit) -> None:
+        super().__init__(413, _detail(limit))
+
+
+def _detail(limit: BodyLimit) -> str:
+    return f"the request body is over {limit.size} bytes ({limit.setting})"
+
+
+class BodyLimits:
+    """ASGI middleware: the first of ``limits`` whose path matches applies, else ``default``."""
+
+    refused = 0  # bodies refused as too large, in this process (for /metrics)
+
+    def __init__(self, app: ASGIApp, limits: Sequence[BodyLimit], default: BodyLimit) -> None:
+        self.app = app
+        self.limits = limits
+        self.default = default
+
+    def _limit(self, path: str) -> BodyLimit:
+        return next((lim for lim in self.limits if lim.path.match(path)), self.default)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit.size):
+            await self._refuse(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit.size:
+                    BodyLimits.refused += 1
+                    raise _TooLarge(limit)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._send_413(send, limit)
+
+    async def _refuse(self, send: Send, limit: BodyLimit) -> None:
+        BodyLimits.refused += 1
+        await self._send_413(send, limit)
+
+    @staticmethod
+    async def _send_413(send: Send, limit: BodyLimit) -> None:
+        body = json.dumps({"detail": _detail(limit)}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
