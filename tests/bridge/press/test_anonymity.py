@@ -40,7 +40,7 @@ def test_pseudonyms_are_stable_in_a_round_and_unrelated_across_rounds() -> None:
 
 
 async def test_the_journal_keeps_a_round_key_until_it_is_destroyed(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "journal.sqlite3", commit_interval_ms=1)
+    journal = Journal(tmp_path / "journal.sqlite3")
     journal.open()
     key = bytes(range(32))
     try:
