@@ -139,6 +139,8 @@ def handset_board(
                 "rx": seen.get("rx"),
                 "last": last,
                 "presses": seen.get("presses", 0),
+                # Presses held because nobody held the handset: the technician pairs it.
+                "held": seen.get("held", 0),
                 "rssi": seen.get("rssi"),
                 "bat": seen.get("bat"),
                 "participant": holder.id if holder else None,

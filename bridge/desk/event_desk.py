@@ -267,10 +267,16 @@ class EventDesk:
         )
         self._loaners.clear()
 
+    def seating(self) -> dict[str, Any]:
+        """The roster as the tally and bridges see it, with the agenda's groupings."""
+        agenda = self.controller.agenda
+        groupings = agenda.groupings if agenda is not None else ()
+        return seating_document(self.roster, self.pairings, groupings)
+
     async def _roster_changed(self) -> None:
         # History and the roles of this process first, with nothing awaited in between.
         self._follow()
-        doc = seating_document(self.roster, self.pairings)
+        doc = self.seating()
         for listener in self.roster_listeners:
             listener(doc)
         await self.store.save_document(ROSTER, self.roster.to_csv())
@@ -278,10 +284,7 @@ class EventDesk:
         await self._link.publish(self._topics.roster, json.dumps(doc), retain=True)
 
     async def _publish_roster(self) -> None:
-        agenda = self.controller.agenda
-        doc = seating_document(
-            self.roster, self.pairings, agenda.groupings if agenda is not None else ()
-        )
+        doc = self.seating()
         for listener in self.roster_listeners:
             listener(doc)
         await self._link.publish(self._topics.roster, json.dumps(doc), retain=True)

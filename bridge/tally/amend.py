@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bridge.desk.audit import ORGANISER
-from bridge.desk.event_desk import EventDesk, seating_document
+from bridge.desk.event_desk import EventDesk
 from bridge.desk.store import EventStore
 from bridge.event.pairing import Pairing
 from bridge.event.roster import RosterError
@@ -197,7 +197,7 @@ async def amend_round(
         previous=previous,
         amendment=amendment,
         at=at,
-        seating=SeatingPlan(seating_document(desk.roster, desk.pairings)),
+        seating=SeatingPlan(desk.seating()),
         echo_window_s=echo_window_s,
         min_segment=min_segment,
         participants=participants,

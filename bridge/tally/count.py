@@ -230,12 +230,11 @@ class RoundTally:
         voters = len(answers)
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
-        # Turnout of the delegates counts the paired handsets that voted, never more than
-        # all of them, however many unpaired handsets vote besides.
-        paired_voters = (
-            sum(1 for h in answers if self.seating.seat_of(h) is not None)
-            if self.seating is not None
-            else 0
+        # Turnout of the delegates counts the participants who voted (a handset they held
+        # when they pressed), never more than all of them, however many unpaired handsets
+        # vote besides. An anonymous round's voters are pseudonyms of participants.
+        paired_voters = sum(
+            1 for v in answers if v.startswith(PARTICIPANT) or is_participant_pseudonym(v)
         )
         heard_n = heard  # None: this process has not heard the bridges' handset tables
         out: dict[str, Any] = {

@@ -239,14 +239,16 @@ class TallyEngine:
         if tally is None:
             return None
         show = tally.state.results_visible if full is None else full
-        return tally.snapshot(heard=len(self.heard), now=self._clock.time(), full=show)
+        doc = tally.snapshot(heard=len(self.heard), now=self._clock.time(), full=show)
+        doc["epoch"] = self.receipts.epoch  # the lease it was counted under (fencing)
+        return doc
 
     def results(self, round_id: str) -> dict[str, Any] | None:
         """The final results (frozen), or None while the round is not closed and settled."""
         tally = self.tallies.get(round_id)
-        if tally is None or not tally.final:
+        if tally is None or not tally.final or tally.frozen is None:
             return None
-        return tally.frozen
+        return {**tally.frozen, "epoch": self.receipts.epoch}
 
     def amended(self, doc: dict[str, Any]) -> None:
         """An amendment's revision replaces the round's frozen results, now and after a

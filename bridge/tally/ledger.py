@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS tally_marks (bridge TEXT PRIMARY KEY, upto INTEGER NO
 
 _COLUMNS = "bridge, id, t, receiver, handset, key, decision, round, answer, seq, rssi, battery"
 _INSERT = (
-    f"INSERT OR IGNORE INTO tally_presses ({_COLUMNS}, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    f"INSERT OR IGNORE INTO tally_presses ({_COLUMNS}, detail, voter) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _MARK = (
     "INSERT INTO tally_marks (bridge, upto) VALUES (?, ?) "

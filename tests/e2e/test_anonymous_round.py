@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import openpyxl
 import pytest
 
 from bridge.reports.export import export_event
@@ -202,7 +203,12 @@ async def test_an_anonymous_round_leaves_no_answer_next_to_a_handset_or_a_partic
         assert not linked(doc, ids), path
     for path, text in tables_csv.items():
         assert not csv_linked(text, ids), path
-    exported = {p.name: p.read_text() for p in out.files}
+    exported = {p.name: p.read_text() for p in out.files if p.suffix != ".xlsx"}
+    workbook = openpyxl.load_workbook(next(p for p in out.files if p.suffix == ".xlsx"))
+    for sheet in workbook.worksheets:
+        cells = io.StringIO()
+        csv.writer(cells).writerows(sheet.iter_rows(values_only=True))
+        assert not csv_linked(cells.getvalue(), ids), sheet.title
     for name, text in exported.items():
         if name.endswith(".csv"):
             assert not csv_linked(text, ids), name

@@ -186,11 +186,12 @@ async def hall(
     families: tuple[str, ...] = ("iskipper",),
     token: str | None = None,
     agenda: Path | None = AGENDA,
+    unpaired: str = "hold",
 ) -> AsyncIterator[Hall]:
     """The service with one simulated receiver per family (``rx1``, ``rx2``...), the example
     agenda (or ``agenda``; None for none) and roster, its first :data:`PAIRED` delegates
     holding handsets; with ``token``, the API wants it (the test's own HTTP client sends
-    it)."""
+    it); ``unpaired = "count"`` counts handsets nobody holds."""
     ids = make_handset_ids(PAIRED + 8, "iclicker", seed=7)
     delegates, strangers = ids[:PAIRED], ids[PAIRED:]
     async with contextlib.AsyncExitStack() as stack:
@@ -206,7 +207,7 @@ async def hall(
             receivers[f"rx{n}"] = Receiver(f"rx{n}", endpoint, air, sim, task)
         settings = service_settings(
             tmp_path,
-            event={"agenda": agenda, "roster": ROSTER},
+            event={"agenda": agenda, "roster": ROSTER, "unpaired": unpaired},
             mqtt={"handsets_interval_ms": 50},
             api={"token": token},
             receivers=[

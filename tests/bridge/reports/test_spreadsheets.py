@@ -60,7 +60,7 @@ def test_english_csv_keeps_its_columns_and_codes() -> None:
 
 def test_danish_votes_csv_names_the_decision_in_danish() -> None:
     rec = Record(1, 1_780_000_000.0, "rx1", "428071B3", "A", Decision.LATE, "infra", "A")
-    header, first = rows_of(votes_csv([rec], None, locale(Language.DA)), ";")
+    header, first = rows_of(votes_csv([rec], lang=locale(Language.DA)), ";")
     assert dict(zip(header, first, strict=True))["afgørelse"] == "for sent"
 
 

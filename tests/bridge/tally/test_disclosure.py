@@ -42,6 +42,9 @@ class Seats:
     def seated(self) -> dict[str, int]:
         return {"1": len(self._people)}
 
+    def groups(self) -> dict[str, dict[str, str]]:
+        return {}  # segments only: the groupings of the event split the same way
+
 
 def published_document(
     groups: dict[str, list[str]], outsiders: list[str], min_segment: int
