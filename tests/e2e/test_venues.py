@@ -106,7 +106,12 @@ async def test_two_venues_on_a_nats_cluster_lose_nothing(tmp_path: Path) -> None
             tmp_path,
             "central",
             "serve",
-            config(base, cluster.url(2, 0), "central", f"[api]\nport = {api_port}\n"),
+            config(
+                base,
+                cluster.url(2, 0),
+                "central",
+                f'[api]\nport = {api_port}\n[bus]\nbridges = ["central", "venue1", "venue2"]\n',
+            ),
         )
         venues = [
             Process(
