@@ -19,9 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/arsbridge demo
 
-test: $(STAMP)
-	$(BIN)/ruff check bridge drivers api firmware_sim tests bench
-	$(BIN)/mypy
+test: lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

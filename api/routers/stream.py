@@ -34,8 +34,7 @@ HEARTBEAT_S = 15.0  # a quiet stream still says it is alive this often
 
 def _message(topic: str, payload: Any) -> dict[str, Any]:
     """One mirrored message; ``t`` is the server's clock, for displays counting down."""
-    return {"topic": topic, "kind": kind_of(topic), "payload": payload,
-            "t": round(time.time(), 3)}
+    return {"topic": topic, "kind": kind_of(topic), "payload": payload, "t": round(time.time(), 3)}
 
 
 @router.get("/stream", response_class=EventSourceResponse)

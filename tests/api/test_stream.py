@@ -82,13 +82,16 @@ async def test_metrics_for_prometheus(tmp_path: Path) -> None:
     assert "arsbridge_journal_commits_total" in r.text
 
 
-async def test_a_quiet_stream_sends_heartbeats(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_quiet_stream_sends_heartbeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from api.routers import stream
 
     monkeypatch.setattr(stream, "HEARTBEAT_S", 0.2)
-    async with serving(service_settings(tmp_path)) as (url, _), \
-            httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with (
+        serving(service_settings(tmp_path)) as (url, _),
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
         events = await sse_events(http, "/api/v1/stream?topic=nothing/", 2)
     assert [e["event"] for e in events] == ["heartbeat", "heartbeat"]
     assert events[1]["t"] >= events[0]["t"]
