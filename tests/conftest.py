@@ -21,26 +21,13 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def _find_captures() -> Path | None:
-    """The shared folder of real receiver captures: $ARS_CAPTURES, or ``shared/captures``
-    beside the checkout or one of its parents, or the workplace's /work/shared/captures."""
-    if env := os.environ.get("ARS_CAPTURES"):
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "captures").is_dir():
-            return parent / "shared" / "captures"
-    fallback = Path("/work/shared/captures")
-    return fallback if fallback.is_dir() else None
-
-
-CAPTURES = _find_captures()
+CAPTURES = Path(__file__).parent / "data" / "captures"
 
 
 @pytest.fixture
 def captures() -> Path:
-    """The folder of real receiver captures (read-only; tests build variants in code)."""
-    if CAPTURES is None or not CAPTURES.is_dir():
-        pytest.fail("the real captures (shared/captures) are not found; set ARS_CAPTURES")
+    """The real receiver captures that ship with the tests, ``tests/data/captures``
+    (read-only; tests build variants in code)."""
     return CAPTURES
 
 
