@@ -69,15 +69,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-MOSQUITTO_URL = "mqtt://127.0.0.1:1883"
-
-
 def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: object) -> Settings:
     """Settings for a service under test: its own journal, topic base and broker.
 
-    ``broker`` is ``embedded`` (an amqtt broker on a free port) or ``mosquitto`` (the real
-    Mosquitto on 127.0.0.1:1883, under a topic base of the test's own so that retained
-    messages of other runs cannot leak in).
+    ``broker`` is ``embedded`` (an amqtt broker on a free port) or the URL of a broker such
+    as the test session's Mosquitto (:func:`mosquitto_url`), used under a topic base of the
+    test's own so that retained messages of other tests cannot leak in.
     """
     import uuid
 
@@ -93,8 +90,8 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
     if broker == "embedded":
         mqtt["url"] = "embedded"
         env["broker"] = {"port": free_port()}
-    elif broker == "mosquitto":
-        mqtt["url"] = MOSQUITTO_URL
+    elif broker.startswith("mqtt://"):
+        mqtt["url"] = broker
     else:
         raise ValueError(broker)
     env["mqtt"] = mqtt
@@ -106,9 +103,29 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
     return load_settings(None, **env)
 
 
+@pytest.fixture(scope="session")
+def mosquitto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Mosquitto of the test session's own on a free loopback port: its URL.
+
+    Started for the first test that asks for it and stopped when the session ends; the
+    tests share it, each under a topic base of its own.
+    """
+    from tests.brokers import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
 def broker(request: pytest.FixtureRequest) -> str:
-    """Each end-to-end test runs against the embedded broker and against real Mosquitto."""
+    """Each end-to-end test runs against the embedded broker and against real Mosquitto:
+    ``embedded``, or the URL of the session's Mosquitto."""
+    if request.param == "mosquitto":
+        return str(request.getfixturevalue("mosquitto_url"))
     return str(request.param)
 
 
