@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -129,7 +130,22 @@ def broker(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it when missing
+# The browser for the tests: $ARS_CHROMIUM, or the first of these on the PATH (Debian's
+# package installs `chromium`, Ubuntu's `chromium-browser`). Playwright drives it as it is;
+# no browser is downloaded.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium_executable() -> str | None:
+    """The chromium the browser tests run, or None when there is none."""
+    if env := os.environ.get("ARS_CHROMIUM"):
+        return shutil.which(env)
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    return None
+
+
 # What a headless chromium needs in this sandbox: no GPU, no calls home.
 CHROMIUM_ARGS = [
     "--headless",
@@ -145,11 +161,15 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    """Debian's chromium driven by Playwright (no browser is downloaded), one per test."""
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat before the browser starts
-        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM}")
+    """The system's chromium driven by Playwright (no browser is downloaded), one per test."""
+    exe = chromium_executable()
+    if exe is None:
+        pytest.fail(
+            "no chromium found: install it (`make test` does on Debian and Ubuntu), or set "
+            "ARS_CHROMIUM to its path"
+        )
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = await pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:
