@@ -14,12 +14,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-<<<<<<< HEAD:tests/bridge/mqtt/test_mqtt_link.py
 from bridge.mqtt.link import BrokerUnreachable, MqttLink
-=======
-from bridge.mqtt import BrokerUnreachable, MqttLink
 from tests.brokers import Mosquitto
->>>>>>> issue-10:tests/bridge/test_mqtt_link.py
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.mosquitto
