@@ -102,7 +102,7 @@ def test_replay_prints_a_table_by_default(captures: Path) -> None:
 
 def test_the_readme_replay_example_runs_as_written() -> None:
     """The README's recount is of a capture that ships with the repository."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()
     [example] = [
         line for line in readme.splitlines() if line.startswith(".venv/bin/arsbridge replay ")
