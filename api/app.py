@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
 from api.auth import token_guard
@@ -109,7 +110,10 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
             app.state.service = svc
             yield
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the service itself (from the
+    # fastapi-offline package, under /static-offline-docs), not from a CDN: they work in a
+    # hall with no internet.
+    app = FastAPIOffline(
         title="arsbridge",
         version=VERSION,
         summary="Audience-response bridge: rounds, tallies and receiver health",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,26 +22,13 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def _find_captures() -> Path | None:
-    """The shared folder of real receiver captures: $ARS_CAPTURES, or ``shared/captures``
-    beside the checkout or one of its parents, or the workplace's /work/shared/captures."""
-    if env := os.environ.get("ARS_CAPTURES"):
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "captures").is_dir():
-            return parent / "shared" / "captures"
-    fallback = Path("/work/shared/captures")
-    return fallback if fallback.is_dir() else None
-
-
-CAPTURES = _find_captures()
+CAPTURES = Path(__file__).parent / "data" / "captures"
 
 
 @pytest.fixture
 def captures() -> Path:
-    """The folder of real receiver captures (read-only; tests build variants in code)."""
-    if CAPTURES is None or not CAPTURES.is_dir():
-        pytest.fail("the real captures (shared/captures) are not found; set ARS_CAPTURES")
+    """The real receiver captures that ship with the tests, ``tests/data/captures``
+    (read-only; tests build variants in code)."""
     return CAPTURES
 
 
@@ -82,15 +70,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-MOSQUITTO_URL = "mqtt://127.0.0.1:1883"
-
-
 def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: object) -> Settings:
     """Settings for a service under test: its own journal, topic base and broker.
 
-    ``broker`` is ``embedded`` (an amqtt broker on a free port) or ``mosquitto`` (the real
-    Mosquitto on 127.0.0.1:1883, under a topic base of the test's own so that retained
-    messages of other runs cannot leak in).
+    ``broker`` is ``embedded`` (an amqtt broker on a free port) or the URL of a broker such
+    as the test session's Mosquitto (:func:`mosquitto_url`), used under a topic base of the
+    test's own so that retained messages of other tests cannot leak in.
     """
     import uuid
 
@@ -106,8 +91,8 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
     if broker == "embedded":
         mqtt["url"] = "embedded"
         env["broker"] = {"port": free_port()}
-    elif broker == "mosquitto":
-        mqtt["url"] = MOSQUITTO_URL
+    elif broker.startswith("mqtt://"):
+        mqtt["url"] = broker
     else:
         raise ValueError(broker)
     env["mqtt"] = mqtt
@@ -119,13 +104,48 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
     return load_settings(None, **env)
 
 
+@pytest.fixture(scope="session")
+def mosquitto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Mosquitto of the test session's own on a free loopback port: its URL.
+
+    Started for the first test that asks for it and stopped when the session ends; the
+    tests share it, each under a topic base of its own.
+    """
+    from tests.brokers import Mosquitto
+
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
 def broker(request: pytest.FixtureRequest) -> str:
-    """Each end-to-end test runs against the embedded broker and against real Mosquitto."""
+    """Each end-to-end test runs against the embedded broker and against real Mosquitto:
+    ``embedded``, or the URL of the session's Mosquitto."""
+    if request.param == "mosquitto":
+        return str(request.getfixturevalue("mosquitto_url"))
     return str(request.param)
 
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it when missing
+# The browser for the tests: $ARS_CHROMIUM, or the first of these on the PATH (Debian's
+# package installs `chromium`, Ubuntu's `chromium-browser`). Playwright drives it as it is;
+# no browser is downloaded.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium_executable() -> str | None:
+    """The chromium the browser tests run, or None when there is none."""
+    if env := os.environ.get("ARS_CHROMIUM"):
+        return shutil.which(env)
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    return None
+
+
 # What a headless chromium needs in this sandbox: no GPU, no calls home.
 CHROMIUM_ARGS = [
     "--headless",
@@ -141,17 +161,16 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    """Debian's chromium driven by Playwright (no browser is downloaded), one per test."""
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat before the browser starts
-        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM}")
+    """The system's chromium driven by Playwright (no browser is downloaded), one per test."""
+    exe = chromium_executable()
+    if exe is None:
+        pytest.fail(
+            "no chromium found: install it (`make test` does on Debian and Ubuntu), or set "
+            "ARS_CHROMIUM to its path"
+        )
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = await pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:
             await chromium.close()
-
-
-@pytest.fixture
-def mosquitto_url() -> str:
-    return MOSQUITTO_URL

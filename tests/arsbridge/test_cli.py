@@ -100,6 +100,19 @@ def test_replay_prints_a_table_by_default(captures: Path) -> None:
     assert "voters 147" in done.stdout
 
 
+def test_the_readme_replay_example_runs_as_written() -> None:
+    """The README's recount is of a capture that ships with the repository."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    [example] = [
+        line for line in readme.splitlines() if line.startswith(".venv/bin/arsbridge replay ")
+    ]
+    done = arsbridge(*example.split()[1:], cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "voters 147" in done.stdout
+    assert "B    118" in done.stdout
+
+
 def test_unknown_driver(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("")
     line = one_line_error(

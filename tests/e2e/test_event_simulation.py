@@ -41,10 +41,10 @@ def recount_votes_csv(votes: list[dict[str, str]], agenda: dict) -> dict[str, di
 
 @pytest.mark.mosquitto
 async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
-    tmp_path: Path,
+    tmp_path: Path, mosquitto_url: str
 ) -> None:
     lines: list[str] = []
-    settings = service_settings(tmp_path, "mosquitto")
+    settings = service_settings(tmp_path, mosquitto_url)
     done = await simulate_event(settings, tmp_path / "out", EventPlan(seed=5), lines.append)
 
     agenda = tomllib.loads(AGENDA.read_text())
@@ -103,13 +103,15 @@ async def test_the_simulated_summit_exports_results_that_its_presses_bear_out(
 
 
 @pytest.mark.mosquitto
-def test_export_command_recounts_a_round_from_the_journal(tmp_path: Path) -> None:
+def test_export_command_recounts_a_round_from_the_journal(
+    tmp_path: Path, mosquitto_url: str
+) -> None:
     import asyncio
     import os
     import subprocess
     import sys
 
-    settings = service_settings(tmp_path, "mosquitto")
+    settings = service_settings(tmp_path, mosquitto_url)
     done = asyncio.run(
         simulate_event(settings, tmp_path / "out", EventPlan(seed=8), lambda _: None)
     )

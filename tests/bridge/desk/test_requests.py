@@ -10,19 +10,21 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from bridge.mqtt import parse_broker_url
 from bridge.service import Service
 from tests.conftest import service_settings
 
 pytestmark = pytest.mark.mosquitto
 
 
-async def test_commands_and_errors_over_mqtt(tmp_path: Path) -> None:
-    settings = service_settings(tmp_path, "mosquitto")
+async def test_commands_and_errors_over_mqtt(tmp_path: Path, mosquitto_url: str) -> None:
+    settings = service_settings(tmp_path, mosquitto_url)
+    address = parse_broker_url(mosquitto_url)
     topics = Service(settings).topics  # only for the names
     bridge = settings.bridge_id
     async with (
         Service(settings) as service,
-        aiomqtt.Client("127.0.0.1", 1883, identifier="console") as client,
+        aiomqtt.Client(address.host, address.port, identifier="console") as client,
     ):
         await client.subscribe(f"{topics.base}/bridge/{bridge}/response/+", qos=1)
 

@@ -1,15 +1,13 @@
 """The MQTT link through a broker restart: nothing published is lost, retained state returns.
 
-A private Mosquitto on a free port is started and stopped by the test, so the shared broker
-on 1883 is never disturbed.
+A Mosquitto of the test's own on a free port is started and stopped by the test, so the
+broker that the other tests share is never disturbed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,51 +15,10 @@ import aiomqtt
 import pytest
 
 from bridge.mqtt.link import BrokerUnreachable, MqttLink
+from tests.brokers import Mosquitto
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.mosquitto
-
-
-class PrivateMosquitto:
-    """A Mosquitto process of the test's own; ``persist`` keeps sessions across restarts."""
-
-    def __init__(self, tmp_path: Path, *, persist: bool = False) -> None:
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.exe = exe
-        self.port = free_port()
-        self.conf = tmp_path / "mosquitto.conf"
-        store = (
-            f"persistence true\npersistence_location {tmp_path}/\n"
-            if persist
-            else "persistence false\n"
-        )
-        # Run as root, mosquitto would switch to its own user, which cannot write tmp_path.
-        user = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{store}{user}")
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            self.exe,
-            "-c",
-            str(self.conf),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                await writer.wait_closed()
-                return
-            await asyncio.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    async def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            await asyncio.wait_for(self.proc.wait(), 10)
-            self.proc = None
 
 
 @contextlib.asynccontextmanager
@@ -96,8 +53,8 @@ async def test_unreachable_broker_is_reported_with_the_setting_to_fix() -> None:
 
 
 async def test_retained_state_returns_after_a_broker_restart(tmp_path: Path) -> None:
-    broker = PrivateMosquitto(tmp_path)  # without persistence the broker forgets retained
-    await broker.start()
+    broker = Mosquitto(tmp_path)  # without persistence the broker forgets retained
+    await broker.start_async()
     link = MqttLink(
         "127.0.0.1",
         broker.port,
@@ -110,22 +67,22 @@ async def test_retained_state_returns_after_a_broker_restart(tmp_path: Path) -> 
         async with running(link):
             await link.wait_connected(5)
             await link.publish("t/state", b"online", retain=True)
-            await broker.stop()
-            await broker.start()
+            await broker.stop_async()
+            await broker.start_async()
             while link.connects < 2:  # noqa: ASYNC110 - the link exposes a counter only
                 await asyncio.sleep(0.02)
             watcher = await watch(broker.port, "t/state")
             message = await first(watcher)
             await watcher.__aexit__(None, None, None)
     finally:
-        await broker.stop()
+        await broker.stop_async()
     assert message.payload == b"online"
     assert message.retain
 
 
 async def test_a_publish_waits_out_a_broker_restart_and_is_delivered(tmp_path: Path) -> None:
-    broker = PrivateMosquitto(tmp_path, persist=True)
-    await broker.start()
+    broker = Mosquitto(tmp_path, persist=True)
+    await broker.start_async()
     link = MqttLink(
         "127.0.0.1",
         broker.port,
@@ -139,15 +96,15 @@ async def test_a_publish_waits_out_a_broker_restart_and_is_delivered(tmp_path: P
         await watcher.__aexit__(None, None, None)  # offline; the broker queues for it
         async with running(link):
             await link.wait_connected(5)
-            await broker.stop()
+            await broker.stop_async()
             sent = asyncio.create_task(link.publish("t/votes", b"batch-1", qos=1))
             await asyncio.sleep(0.3)
             assert not sent.done(), "a publish must wait for the broker, not fail"
-            await broker.start()
+            await broker.start_async()
             await asyncio.wait_for(sent, 10)
         watcher = await watch(broker.port, "t/votes", persistent=True)
         message = await first(watcher)
         await watcher.__aexit__(None, None, None)
     finally:
-        await broker.stop()
+        await broker.stop_async()
     assert message.payload == b"batch-1"
