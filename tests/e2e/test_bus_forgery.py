@@ -94,8 +94,9 @@ def bus(request: pytest.FixtureRequest) -> str:
 
 
 async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
-    tmp_path: Path, bus: str
+    tmp_path: Path, bus: str, mosquitto_url: str
 ) -> None:
+    shared_broker = mosquitto_url
     module = load_simulator("arsrx")
     ids = make_handset_ids(220, module.ID_FAMILY, seed=13)
     plan = Audience(ids, seed=13).plan("ABCDE", duration_s=20, change_rate=0.25)
@@ -105,7 +106,7 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
         firmware = asyncio.create_task(sim.run(), name="firmware")
         settings = service_settings(
             tmp_path,
-            "mosquitto" if bus == "shared-anonymous" else "embedded",
+            shared_broker if bus == "shared-anonymous" else "embedded",
             receivers=[{"name": "rx1", "driver": "arsrx", "url": endpoint.url}],
             api={"token": TOKEN},
         )

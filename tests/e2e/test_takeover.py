@@ -31,15 +31,16 @@ def bus(request: pytest.FixtureRequest) -> str:
 
 
 async def test_a_session_taken_over_mid_round_is_noticed_and_nothing_is_lost(
-    tmp_path: Path, bus: str
+    tmp_path: Path, bus: str, mosquitto_url: str
 ) -> None:
+    shared_broker = mosquitto_url
     module = load_simulator("arsrx")
     ids = make_handset_ids(220, module.ID_FAMILY, seed=17)
     plan = Audience(ids, seed=17).plan("ABCDE", duration_s=20, change_rate=0.25)
     air = Air(RfConditions(loss=0.1), seed=3, host_acks=module.HOST_ACKS, one_way=module.ONE_WAY)
     settings = service_settings(
         tmp_path,
-        "mosquitto" if bus == "shared-anonymous" else "embedded",
+        shared_broker if bus == "shared-anonymous" else "embedded",
         receivers=[{"name": "rx1", "driver": "arsrx", "url": "socket://127.0.0.1:1"}],
         mqtt={"heartbeat_s": 0.2, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2},
     )

@@ -13,7 +13,7 @@ import pytest
 from bridge.mqtt.access import load_credentials, user_grants
 from bridge.mqtt.broker import EmbeddedBroker, find_mosquitto
 from tests.bridge.mqtt.raw import RawClient
-from tests.conftest import MOSQUITTO_URL, free_port
+from tests.conftest import free_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,8 @@ class Bus:
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     base = f"conf{uuid.uuid4().hex[:8]}"
     if request.param == "shared":
-        host, port = MOSQUITTO_URL.removeprefix("mqtt://").split(":")
+        url = str(request.getfixturevalue("mosquitto_url"))
+        host, port = url.removeprefix("mqtt://").split(":")
         yield Bus(host, int(port), base, None, "shared")
         return
     grants = user_grants(base)
