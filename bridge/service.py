@@ -149,7 +149,6 @@ class Service:
                 topics,
                 journal,
                 bridge_id=s.bridge_id,
-                interval_s=s.mqtt.batch_interval_ms / 1000,
                 batch_max=s.mqtt.batch_max,
             )
             self.core = BridgeCore(
@@ -232,6 +231,10 @@ class Service:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
                 self._round_changed(state)
+        if self.tally is not None:
+            # Before the publisher starts: a batch sent again after a restart carries higher
+            # record ids, and the tally ignores ids at or below the highest it has counted.
+            await self.tally.recount_journal(self.settings.journal.path, self.settings.bridge_id)
         if self.core is not None and self.publisher is not None:
             await self._publish_bridge_state("online")
             self.core.restore_handsets()
@@ -244,7 +247,6 @@ class Service:
             for receiver in self.receivers:
                 self._spawn(self.core.supervise(receiver), f"receiver-{receiver.name}")
         if self.tally is not None:
-            await self.tally.recount_journal(self.settings.journal.path, self.settings.bridge_id)
             self._spawn(self.tally.run(), "tally")
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))

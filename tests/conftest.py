@@ -97,7 +97,7 @@ def service_settings(tmp_path: Path, broker: str = "embedded", **overrides: obje
     from bridge.settings import load_settings
 
     base = f"arstest-{uuid.uuid4().hex[:10]}"
-    mqtt: dict[str, object] = {"base": base, "batch_interval_ms": 10, "connect_timeout_s": 5.0}
+    mqtt: dict[str, object] = {"base": base, "connect_timeout_s": 5.0}
     env: dict[str, object] = {
         "journal": {"path": tmp_path / "journal.sqlite3"},
         "rounds": {"grace_s": 0.3, "tally_interval_ms": 20},

@@ -2,6 +2,8 @@
 
 It speaks MQTT 3.1.1 and keeps retained messages in memory only; the service republishes
 its retained topics after every reconnect, so nothing depends on the broker persisting them.
+amqtt accepts connections with ``asyncio.start_server``, whose sockets have Nagle's algorithm
+off (TCP_NODELAY), so a vote batch or a tally is passed on at once, not held for an ACK.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -22,6 +23,9 @@ from bridge.settings import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_S = 0.05  # between two attempts of one publish while the link recovers
+# Small MQTT packets go out at once: without TCP_NODELAY, Nagle's algorithm holds a publish
+# until the previous one is acknowledged, which against the peer's delayed ACK adds ~40 ms.
+SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 Handler = Callable[[aiomqtt.Message], Awaitable[None] | None]
 
@@ -129,6 +133,7 @@ class MqttLink:
                     keepalive=self._keepalive,
                     timeout=self._timeout,
                     clean_session=True,
+                    socket_options=SOCKET_OPTIONS,
                 ) as client:
                     self._client = client
                     for pattern, _ in self._handlers:

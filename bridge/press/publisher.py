@@ -1,8 +1,10 @@
 """Vote batches: journaled records go to the broker per receiver, batched, QoS 1.
 
-Records arrive here only once the journal has committed them. Every ``batch_interval_ms`` (or
-as soon as ``batch_max`` records wait) the publisher sends one message per receiver on
-``ars/rx/{receiver}/votes``::
+Records arrive here only once the journal has committed them, and go out as soon as they do:
+each commit wakes the publisher, which sends what is waiting as one message per receiver (at
+most ``batch_max`` records each) on ``ars/rx/{receiver}/votes``; commits that land while it
+waits for the broker's acknowledgements go in the next batch, so no timer adds latency and
+batches grow with the load::
 
     {"bridge": "bridge1", "receiver": "rx1", "boot": 1764700000.1, "batch": 17,
      "dup": 4, "presses": [{"id": 812, "t": 1764700012.4, "hs": "428071B3", "k": "A",
@@ -18,7 +20,6 @@ records it already has, by id).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -48,14 +49,12 @@ class VotePublisher:
         journal: Journal,
         *,
         bridge_id: str,
-        interval_s: float = 0.05,
         batch_max: int = 500,
     ) -> None:
         self._link = link
         self._topics = topics
         self._journal = journal
         self._bridge = bridge_id
-        self._interval = interval_s
         self._max = batch_max
         self._boot = round(time.time(), 3)
         self._pending: dict[str, _Pending] = {}
@@ -79,8 +78,7 @@ class VotePublisher:
                 self._waiting += 1
             elif rec.decision.value == "duplicate":
                 pending.duplicates += 1
-        if self._waiting >= self._max:
-            self._wake.set()
+        self._wake.set()
 
     @property
     def backlog(self) -> int:
@@ -88,10 +86,9 @@ class VotePublisher:
         return self._waiting
 
     async def run(self) -> None:
-        """Flush on the interval until cancelled."""
+        """Publish whatever the journal committed, as soon as it did, until cancelled."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await self._wake.wait()
             self._wake.clear()
             await self.flush()
 

@@ -1,7 +1,9 @@
 """The tally role: vote batches and round states in, retained tallies and results out.
 
-Snapshots go to ``ars/round/{round}/tally`` (retained) at most every ``interval_s``; changes in
-between are coalesced, so a burst of 200 presses costs one message per interval, not 200. When
+Snapshots go to ``ars/round/{round}/tally`` (retained) on the leading edge: the first change
+after a quiet spell is published at once, and while changes keep coming the next snapshot
+waits until ``interval_s`` after the previous one, so a burst of 200 presses costs one message
+per interval, not 200, and a lone press waits for no timer. When
 a round closes, the engine waits out the grace period plus ``settle_s`` for batches still in
 flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). A
 countable record that still arrives after that raises the revision and republishes both.
@@ -57,6 +59,8 @@ class TallyEngine:
         self._dirty: set[str] = set()
         self._timers: dict[str, TimerHandle] = {}
         self._wake = asyncio.Event()
+        self._next_at = 0.0  # no snapshot before this clock time (the interval since the last)
+        self._trailing: TimerHandle | None = None  # the snapshot that ends a run of changes
         self.batches = 0
         self.bad_batches = 0
         self.gaps = 0
@@ -182,8 +186,8 @@ class TallyEngine:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._next_at = self._clock.time() + self._interval
             await self.publish_dirty()
-            await asyncio.sleep(self._interval)
 
     async def publish_dirty(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -210,6 +214,15 @@ class TallyEngine:
 
     def _mark(self, round_id: str) -> None:
         self._dirty.add(round_id)
+        if self._trailing is not None:
+            return  # the snapshot at the end of this interval takes the change too
+        if self._clock.time() >= self._next_at:
+            self._wake.set()
+        else:
+            self._trailing = self._clock.call_at(self._next_at, self._release)
+
+    def _release(self) -> None:
+        self._trailing = None
         self._wake.set()
 
     def _schedule_final(self, state: RoundState) -> None:
@@ -253,3 +266,6 @@ class TallyEngine:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._trailing is not None:
+            self._trailing.cancel()
+            self._trailing = None

@@ -25,7 +25,7 @@ def test_a_file_overrides_defaults_and_the_environment_overrides_the_file(
     s = load_settings(config)
     assert s.mqtt.url == "mqtt://10.0.0.5:1883"
     assert s.mqtt.batch_max == 100
-    assert s.mqtt.batch_interval_ms == Settings().mqtt.batch_interval_ms
+    assert s.mqtt.keepalive_s == Settings().mqtt.keepalive_s
     assert s.receivers[0].required is True
     monkeypatch.setenv("ARS_MQTT_URL", "mqtt://127.0.0.1:1883")
     monkeypatch.setenv("ARS_JOURNAL_PATH", str(tmp_path / "j.sqlite3"))
