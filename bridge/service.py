@@ -31,6 +31,7 @@ from bridge.desk.event_desk import EventDesk
 from bridge.desk.requests import RequestHandler
 from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
+from bridge.event.votes import PUBLISHED, Record
 from bridge.health import health_report, latest_sightings
 from bridge.mqtt.broker import EmbeddedBroker
 from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
@@ -131,8 +132,8 @@ class Service:
     def _build_roles(self) -> None:
         s = self.settings
         topics = self.topics
-        for pattern in MIRRORED:
-            self.link.subscribe(f"{topics.base}/{pattern}", self._mirror)
+        for pattern, own in _mirror_subscriptions():
+            self.link.subscribe(f"{topics.base}/{pattern}", self._mirror, own=own)
         self.link.subscribe(topics.roster, self._on_roster)
         if self.roles & {"bridge", "api"}:
             self.store = EventStore(s.journal.path)
@@ -187,6 +188,26 @@ class Service:
             )
             self.desk.roster_listeners.append(self._seating_changed)
             RequestHandler(self.link, topics, s.bridge_id, self.desk)
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Roles in this process take each other's records, tallies and handset tables
+        directly; the bus carries them for other processes, and the link keeps this
+        process's own messages from its handlers, so none is decoded here."""
+        if self.tally is not None:
+            self.tally.listeners.append(self._tally_published)
+        if self.core is None or self.journal is None:
+            return
+        core, tally = self.core, self.tally
+        self.core.handset_listeners.append(self._handsets_published)
+        if tally is not None:
+            bridge_id = self.settings.bridge_id
+
+            def committed(records: list[Record]) -> None:
+                core.on_commit(records)
+                tally.apply([r for r in records if r.decision in PUBLISHED], bridge_id)
+
+            self.journal.on_commit = committed
 
     @property
     def controller(self) -> RoundController | None:
@@ -402,15 +423,28 @@ class Service:
             return
         self.mirror.update(relative, doc)
         parts = relative.split("/")
-        if (
-            self.desk is not None
-            and doc is not None
-            and parts[0] == "round"
-            and parts[-1] == "results"
-            and not doc.get("hidden")
-        ):
+        if doc is not None and parts[0] == "round" and parts[-1] == "results":
+            await self._keep_results(parts[1], doc)
+
+    async def _keep_results(self, round_id: str, doc: dict[str, Any]) -> None:
+        if self.desk is not None and not doc.get("hidden"):
             # Exports take the published results; hidden ones they recount from the journal.
-            await self.desk.store.save_document(RESULTS_DOC + parts[1], json.dumps(doc))
+            await self.desk.store.save_document(RESULTS_DOC + round_id, json.dumps(doc))
+
+    def _tally_published(self, kind: str, doc: dict[str, Any]) -> None:
+        """This process's tally engine has a new snapshot or results: displays get it now."""
+        round_id = str(doc["round"])
+        self.mirror.update(f"round/{round_id}/{kind}", doc)
+        if kind == "results" and self.desk is not None and not doc.get("hidden"):
+            self._spawn(self._keep_results(round_id, doc), f"results-{round_id}")
+
+    def _handsets_published(self, doc: dict[str, Any]) -> None:
+        """This process's bridge has a new handset table: the tally, desk and displays."""
+        self.mirror.update(f"bridge/{self.settings.bridge_id}/handsets", doc)
+        if self.tally is not None:
+            self.tally.hear(doc["handsets"])
+        if self.desk is not None:
+            self.desk.take_handsets(doc["handsets"])
 
     def _journal_health(self, health: JournalHealth) -> None:
         """The journal failed, recovered or runs low on space: say so on the bridge's state."""
@@ -467,6 +501,20 @@ class Service:
             return self.tally.results(round_id)
         doc: dict[str, Any] | None = self.mirror.latest.get(f"round/{round_id}/results")
         return doc
+
+
+def _mirror_subscriptions() -> list[tuple[str, bool]]:
+    """The mirrored topic patterns, and whether the mirror takes this process's own messages
+    on them over the bus: tallies, results and handset tables it gets directly instead."""
+    direct = ("round/+/tally", "round/+/results", "bridge/+/handsets")
+    out: list[tuple[str, bool]] = []
+    for pattern in MIRRORED:
+        if pattern == "round/#":  # split, so that no two subscriptions overlap
+            out += [("round/+/state", True), ("round/current", True)]
+            out += [(p, False) for p in direct if p.startswith("round/")]
+        else:
+            out.append((pattern, pattern not in direct))
+    return out
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -69,7 +69,8 @@ class EventDesk:
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
         self._presses_seen: dict[str, int] = {}
-        link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+        # A bridge in this process hands its table over directly (see bridge.service).
+        link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)
 
     @property
     def agenda(self) -> Agenda | None:
@@ -149,11 +150,13 @@ class EventDesk:
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         """A bridge's handset table: a handset pressed anew may pair (see :meth:`heard`)."""
         try:
-            table = json.loads(payload_bytes(message))["handsets"]
-            pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
+            self.take_handsets(json.loads(payload_bytes(message))["handsets"])
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
-            return
+
+    def take_handsets(self, table: dict[str, Any]) -> None:
+        """A bridge's handset table; raises ValueError, TypeError or KeyError when malformed."""
+        pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
         for handset, presses, last in pressed:
             if presses > self._presses_seen.get(handset, 0):
                 self._presses_seen[handset] = presses

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -72,16 +73,25 @@ class MqttLink:
         self._keepalive = keepalive_s
         self._timeout = timeout_s
         self._backoff = (reconnect_min_s, reconnect_max_s)
-        self._handlers: list[tuple[str, Handler]] = []
+        self._handlers: list[tuple[str, Handler, bool]] = []
+        # Payloads this link published on topics that a handler wants without its own
+        # messages, in the order the broker will echo them back; cleared on reconnect.
+        self._echoes: dict[str, deque[bytes]] = {}
+        self._skips_own: dict[str, bool] = {}
         self._retained: dict[str, tuple[bytes, int]] = {}
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
         self.published = 0
 
-    def subscribe(self, pattern: str, handler: Handler) -> None:
-        """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`."""
-        self._handlers.append((pattern, handler))
+    def subscribe(self, pattern: str, handler: Handler, *, own: bool = True) -> None:
+        """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`.
+
+        ``own=False``: not the messages this link published itself (the process has them
+        already), recognised by their payload, so the handler never decodes them.
+        """
+        self._handlers.append((pattern, handler, own))
+        self._skips_own.clear()
 
     async def wait_connected(self, within_s: float) -> None:
         """Wait for the first connection; raises :class:`BrokerUnreachable` after ``within_s``."""
@@ -106,9 +116,14 @@ class MqttLink:
             if client is None:
                 await asyncio.sleep(RETRY_PAUSE_S)
                 continue
+            echoes = self._echoes.setdefault(topic, deque()) if self._skips(topic) else None
+            if echoes is not None:
+                echoes.append(data)  # before sending: the echo may overtake the PUBACK
             try:
                 await client.publish(topic, data, qos=qos, retain=retain, timeout=self._timeout)
             except aiomqtt.MqttError as exc:
+                if echoes is not None and data in echoes:
+                    echoes.remove(data)
                 # The run loop notices a lost connection and clears ``connected``; until then
                 # (or on a slow but live link) the publish is retried. A retried batch may
                 # arrive twice; subscribers drop it by record id.
@@ -136,7 +151,8 @@ class MqttLink:
                     socket_options=SOCKET_OPTIONS,
                 ) as client:
                     self._client = client
-                    for pattern, _ in self._handlers:
+                    self._echoes.clear()  # what was sent before is not echoed on this session
+                    for pattern in dict.fromkeys(p for p, _, _ in self._handlers):
                         await client.subscribe(pattern, qos=1)
                     for topic, (data, qos) in list(self._retained.items()):
                         await client.publish(topic, data, qos=qos, retain=True)
@@ -163,8 +179,30 @@ class MqttLink:
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self._backoff[1])
 
+    def _skips(self, topic: str) -> bool:
+        """Whether a handler that does not want its own messages listens on ``topic``."""
+        skips = self._skips_own.get(topic)
+        if skips is None:
+            t = aiomqtt.Topic(topic)
+            skips = any(not own and t.matches(p) for p, _, own in self._handlers)
+            self._skips_own[topic] = skips
+        return skips
+
+    def _is_own(self, message: aiomqtt.Message) -> bool:
+        echoes = self._echoes.get(message.topic.value)
+        if not echoes or not isinstance(message.payload, bytes) or message.payload not in echoes:
+            return False
+        # The broker keeps one publisher's order per topic: anything before this payload
+        # will not come back any more.
+        while echoes.popleft() != message.payload:
+            pass
+        return True
+
     async def _dispatch(self, message: aiomqtt.Message) -> None:
-        for pattern, handler in self._handlers:
+        own = self._is_own(message) if self._echoes else False
+        for pattern, handler, wants_own in self._handlers:
+            if own and not wants_own:
+                continue
             if message.topic.matches(pattern):
                 try:
                     result = handler(message)

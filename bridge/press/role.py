@@ -105,6 +105,9 @@ class BridgeCore:
         self.status: dict[str, ReceiverStatus] = {}
         self.handsets: dict[str, HandsetHealth] = {}
         self._handsets_changed = False
+        # In-process takers of the handset table (the tally, the desk, the mirror), handed
+        # the document itself before it is published.
+        self.handset_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
@@ -232,9 +235,10 @@ class BridgeCore:
             if not self._handsets_changed:
                 continue
             self._handsets_changed = False
-            await self._link.publish(
-                topic, json.dumps(self.handsets_document()), qos=1, retain=True
-            )
+            doc = self.handsets_document()
+            for listener in self.handset_listeners:
+                listener(doc)
+            await self._link.publish(topic, json.dumps(doc), qos=1, retain=True)
 
     # Supervision.
 

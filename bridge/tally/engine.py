@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +66,12 @@ class TallyEngine:
         self.gaps = 0
         self._last_batch: dict[tuple[str, str, float], int] = {}
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
-        link.subscribe(topics.all_votes, self._on_votes)
+        # A bridge in this process hands its records and handsets over directly (see
+        # bridge.service), so the engine never decodes what its own link published.
+        link.subscribe(topics.all_votes, self._on_votes, own=False)
         link.subscribe(topics.all_round_states, self._on_state)
         link.subscribe(topics.roster, self._on_roster)
-        link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+        link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)
 
     # Input.
 
@@ -121,6 +123,10 @@ class TallyEngine:
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
             return
+        self.hear(handsets)
+
+    def hear(self, handsets: Iterable[str]) -> None:
+        """Handsets a bridge has heard (pressed or pinged): turnout counts them."""
         before = len(self.heard)
         self.heard.update(handsets)
         if len(self.heard) != before:
@@ -207,10 +213,11 @@ class TallyEngine:
                 await self._emit("results", self._topics.round_results(round_id), results)
 
     async def _emit(self, kind: str, topic: str, doc: dict[str, Any]) -> None:
-        """Publish ``doc`` retained on ``topic`` and hand it to in-process listeners."""
-        await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
+        """Hand ``doc`` to in-process listeners (the displays' mirror first), then publish it
+        retained on ``topic``."""
         for listener in self.listeners:
             listener(kind, doc)
+        await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
 
     def _mark(self, round_id: str) -> None:
         self._dirty.add(round_id)
