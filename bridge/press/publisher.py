@@ -20,11 +20,11 @@ records it already has, by id).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 
+from bridge.event.batches import VoteBatch, encode_batch, wire
 from bridge.event.votes import PUBLISHED, Record
 from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
@@ -110,15 +110,8 @@ class VotePublisher:
     async def _send(self, receiver: str, chunk: list[Record], duplicates: int) -> None:
         n = self._batch.get(receiver, 0) + 1
         self._batch[receiver] = n
-        payload = {
-            "bridge": self._bridge,
-            "receiver": receiver,
-            "boot": self._boot,
-            "batch": n,
-            "dup": duplicates,
-            "presses": [r.to_wire() for r in chunk],
-        }
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        batch = VoteBatch(self._bridge, receiver, self._boot, n, duplicates, list(map(wire, chunk)))
+        data = encode_batch(batch)
         await self._link.publish(self._topics.rx_votes(receiver), data, qos=1)
         self.batches += 1
         self.sent += len(chunk)

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 from pydantic import ValidationError
 
 from bridge.clock import Clock, SystemClock, TimerHandle
+from bridge.event.batches import decode_batch
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import PUBLISHED, Record
 from bridge.mqtt.link import MqttLink, payload_bytes
@@ -136,18 +138,15 @@ class TallyEngine:
 
     def _on_votes(self, message: aiomqtt.Message) -> None:
         try:
-            batch = json.loads(payload_bytes(message))
-            source = str(batch.get("bridge", ""))
-            receiver = str(batch["receiver"])
-            items = batch["presses"]
-            records = [Record.from_wire(receiver, item) for item in items]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            batch = decode_batch(payload_bytes(message))
+        except (msgspec.DecodeError, TypeError) as exc:
             self.bad_batches += 1
             log.warning("ignoring malformed vote batch on %s: %s", message.topic, exc)
             return
         self.batches += 1
-        key = (source, receiver, float(batch.get("boot", 0.0)))
-        number = int(batch.get("batch", 0))
+        source, records = batch.bridge, batch.records()
+        key = (source, batch.receiver, batch.boot)
+        number = batch.batch
         last = self._last_batch.get(key)
         if last is not None and number > last + 1:
             self.gaps += number - last - 1
