@@ -97,6 +97,7 @@ class Service:
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
+        self._handset_tables: dict[str, dict[str, Any]] = {}  # other bridges', by topic
         self._states: asyncio.Queue[RoundState] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._build_roles()
@@ -134,6 +135,9 @@ class Service:
         topics = self.topics
         for pattern, own in _mirror_subscriptions():
             self.link.subscribe(f"{topics.base}/{pattern}", self._mirror, own=own)
+        # Other bridges' handset tables, whole and as changes, for GET /api/v1/handsets.
+        self.link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)
+        self.link.subscribe(topics.all_bridge_handset_changes, self._on_handsets, own=False)
         self.link.subscribe(topics.roster, self._on_roster)
         if self.roles & {"bridge", "api"}:
             self.store = EventStore(s.journal.path)
@@ -262,7 +266,10 @@ class Service:
             self.core.republish_unconfirmed()
             self._spawn(self.publisher.run(), "publisher")
             self._spawn(
-                self.core.publish_handsets(self.settings.mqtt.handsets_interval_ms / 1000),
+                self.core.publish_handsets(
+                    self.settings.mqtt.handsets_interval_ms / 1000,
+                    self.settings.mqtt.handsets_full_interval_ms / 1000,
+                ),
                 "handsets",
             )
             for receiver in self.receivers:
@@ -439,12 +446,27 @@ class Service:
             self._spawn(self._keep_results(round_id, doc), f"results-{round_id}")
 
     def _handsets_published(self, doc: dict[str, Any]) -> None:
-        """This process's bridge has a new handset table: the tally, desk and displays."""
-        self.mirror.update(f"bridge/{self.settings.bridge_id}/handsets", doc)
+        """This process's bridge has heard handsets: the tally and the desk take them."""
         if self.tally is not None:
             self.tally.hear(doc["handsets"])
         if self.desk is not None:
             self.desk.take_handsets(doc["handsets"])
+
+    def _on_handsets(self, message: aiomqtt.Message) -> None:
+        """Another bridge's whole handset table, or its changes: merged per bridge."""
+        parts = self.topics.split(str(message.topic))
+        try:
+            table = json.loads(payload_bytes(message))["handsets"]
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
+            return
+        if not isinstance(table, dict) or len(parts) < 3:
+            log.warning("ignoring malformed handset table on %s", message.topic)
+            return
+        if parts[-1] == "handsets":
+            self._handset_tables[parts[1]] = table
+        else:
+            self._handset_tables.setdefault(parts[1], {}).update(table)
 
     def _journal_health(self, health: JournalHealth) -> None:
         """The journal failed, recovered or runs low on space: say so on the bridge's state."""
@@ -478,14 +500,9 @@ class Service:
 
     def handsets(self) -> dict[str, dict[str, Any]]:
         """Every handset heard by any bridge, with the latest sighting of each."""
-        tables = {
-            topic: doc["handsets"]
-            for topic, doc in self.mirror.latest.items()
-            if topic.startswith("bridge/") and topic.endswith("/handsets")
-        }
+        tables = dict(self._handset_tables)
         if self.core is not None:  # this process's own bridge, fresher than its last message
-            own = f"bridge/{self.settings.bridge_id}/handsets"
-            tables[own] = self.core.handsets_document()["handsets"]
+            tables[self.settings.bridge_id] = self.core.handsets_document()["handsets"]
         return latest_sightings(tables.values())
 
     def tally_snapshot(self, round_id: str) -> dict[str, Any] | None:
@@ -505,15 +522,16 @@ class Service:
 
 def _mirror_subscriptions() -> list[tuple[str, bool]]:
     """The mirrored topic patterns, and whether the mirror takes this process's own messages
-    on them over the bus: tallies, results and handset tables it gets directly instead."""
-    direct = ("round/+/tally", "round/+/results", "bridge/+/handsets")
+    on them over the bus: tallies and results it gets directly instead."""
+    direct = ("round/+/tally", "round/+/results")
     out: list[tuple[str, bool]] = []
     for pattern in MIRRORED:
         if pattern == "round/#":  # split, so that no two subscriptions overlap
-            out += [("round/+/state", True), ("round/current", True)]
-            out += [(p, False) for p in direct if p.startswith("round/")]
-        else:
-            out.append((pattern, pattern not in direct))
+            out += [("round/+/state", True), ("round/current", True), *((p, False) for p in direct)]
+        elif pattern != "bridge/+/handsets":
+            # Handset tables (4 MB with 50,000 handsets) are not streamed to every browser;
+            # the technician's board reads GET /api/v1/handsets.
+            out.append((pattern, True))
     return out
 
 

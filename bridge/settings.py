@@ -51,7 +51,11 @@ class MqttSettings(BaseModel):
     batch_max: int = Field(500, ge=1, le=10000)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
-    handsets_interval_ms: int = Field(1000, ge=50, le=60000)  # handset table refresh
+    # Handsets heard since the last time go out on .../handsets/changes this often.
+    handsets_interval_ms: int = Field(1000, ge=50, le=60000)
+    # The whole table, retained on .../handsets for subscribers that join later, at most this
+    # often: with 50,000 handsets it is 4 MB, too much to send every second.
+    handsets_full_interval_ms: int = Field(60_000, ge=1000, le=3_600_000)
 
     @field_validator("url")
     @classmethod
@@ -98,8 +102,11 @@ class RoundSettings(BaseModel):
     # snapshots follow at most this often. 20 ms keeps a press's wait for its snapshot under
     # what an audience can see, and caps the work at 50 snapshots a second per round.
     tally_interval_ms: int = Field(20, ge=1, le=10000)
-    # After a round's grace period, results wait this long for vote batches still in flight.
-    settle_ms: int = Field(500, ge=0, le=60000)
+    # After a round's grace period, results wait this long for vote batches still in flight
+    # from other bridges (a bridge in the tally's process hands its records over at commit).
+    # Batches leave as soon as the journal commits, so a few milliseconds usually suffice;
+    # 200 ms covers a loaded host, and a batch later still republishes corrected results.
+    settle_ms: int = Field(200, ge=0, le=60000)
 
 
 class EventSettings(BaseModel):

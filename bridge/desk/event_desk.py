@@ -71,6 +71,7 @@ class EventDesk:
         self._presses_seen: dict[str, int] = {}
         # A bridge in this process hands its table over directly (see bridge.service).
         link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)
+        link.subscribe(topics.all_bridge_handset_changes, self._on_handsets, own=False)
 
     @property
     def agenda(self) -> Agenda | None:

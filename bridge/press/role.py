@@ -16,9 +16,11 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import Decision, Record
@@ -104,9 +106,9 @@ class BridgeCore:
         self.receivers: dict[str, Receiver] = {}
         self.status: dict[str, ReceiverStatus] = {}
         self.handsets: dict[str, HandsetHealth] = {}
-        self._handsets_changed = False
-        # In-process takers of the handset table (the tally, the desk, the mirror), handed
-        # the document itself before it is published.
+        self._changed: set[str] = set()  # handsets heard since the last table of changes
+        # In-process takers of the handset changes (the tally, the desk), handed the document
+        # itself before it is published.
         self.handset_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -208,10 +210,13 @@ class BridgeCore:
             health.rssi = rssi
         if battery is not None:
             health.battery = battery
-        self._handsets_changed = True
+        self._changed.add(handset)
 
-    def handsets_document(self) -> dict[str, Any]:
-        """Every handset heard this session, as published on ``.../handsets``."""
+    def handsets_document(self, only: Iterable[str] | None = None) -> dict[str, Any]:
+        """Every handset heard this session (or those in ``only``), as published on
+        ``.../handsets`` (and ``.../handsets/changes``)."""
+        table = self.handsets
+        chosen = table.values() if only is None else (table[h] for h in only if h in table)
         return {
             "bridge": self.bridge_id,
             "t": round(self._clock(), 3),
@@ -223,22 +228,35 @@ class BridgeCore:
                     "rssi": h.rssi,
                     "bat": h.battery,
                 }
-                for h in self.handsets.values()
+                for h in chosen
             },
         }
 
-    async def publish_handsets(self, interval_s: float) -> None:
-        """Publish the handset table (retained) at most every ``interval_s``, when it changed."""
-        topic = self._topics.bridge_handsets(self.bridge_id)
+    async def publish_handsets(self, interval_s: float, full_every_s: float) -> None:
+        """Publish the handsets heard since the last time on ``.../handsets/changes`` at most
+        every ``interval_s``, and the whole table, retained, on ``.../handsets`` at start and
+        at most every ``full_every_s`` (a table of 50,000 handsets is 4 MB)."""
+        changes = self._topics.bridge_handset_changes(self.bridge_id)
+        full = self._topics.bridge_handsets(self.bridge_id)
+        full_due = 0.0  # the first table goes out whole, so the retained one is this session's
         while True:
             await asyncio.sleep(interval_s)
-            if not self._handsets_changed:
-                continue
-            self._handsets_changed = False
-            doc = self.handsets_document()
-            for listener in self.handset_listeners:
-                listener(doc)
-            await self._link.publish(topic, json.dumps(doc), qos=1, retain=True)
+            now = time.monotonic()
+            if now >= full_due:
+                full_due = now + full_every_s
+                self._changed.clear()
+                doc = self.handsets_document()
+                await self._tell(doc)
+                await self._link.publish(full, _encode(doc), qos=1, retain=True)
+            elif self._changed:
+                doc = self.handsets_document(self._changed)
+                self._changed = set()
+                await self._tell(doc)
+                await self._link.publish(changes, _encode(doc), qos=1)
+
+    async def _tell(self, doc: dict[str, Any]) -> None:
+        for listener in self.handset_listeners:
+            listener(doc)
 
     # Supervision.
 
@@ -313,3 +331,11 @@ class BridgeCore:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    """A handset table as JSON; msgspec, because a table of 50,000 handsets is 4 MB."""
+    return _encoder.encode(doc)

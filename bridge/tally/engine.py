@@ -74,6 +74,7 @@ class TallyEngine:
         link.subscribe(topics.all_round_states, self._on_state)
         link.subscribe(topics.roster, self._on_roster)
         link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)
+        link.subscribe(topics.all_bridge_handset_changes, self._on_handsets, own=False)
 
     # Input.
 
