@@ -144,8 +144,11 @@ class RoundTally:
         """The JSON-ready tally; ``full=False`` leaves the counts out (results not visible)."""
         state = self.state
         question = state.question
-        answers = self.answers()
-        voters = len(answers)
+        book = self.first if state.policy is Policy.FIRST else self.last
+        voters = len(book)
+        # Tables and segments go through every voter's answer: only with a roster to go by
+        # (a snapshot follows every change, and an audience can be 50,000 strong).
+        answers = self.answers() if self.seating is not None else {}
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
         heard_n = heard  # None: this process has not heard the bridges' handset tables
