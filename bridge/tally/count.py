@@ -148,7 +148,7 @@ class RoundTally:
         voters = len(book)
         # Tables and segments go through every voter's answer: only with a roster to go by
         # (a snapshot follows every change, and an audience can be 50,000 strong).
-        answers = self.answers() if self.seating is not None else {}
+        answers = self.answers() if self.seating is not None and self.seating.paired else {}
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
         heard_n = heard  # None: this process has not heard the bridges' handset tables
