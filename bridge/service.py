@@ -155,6 +155,9 @@ class Service:
                 journal,
                 bridge_id=s.bridge_id,
                 batch_max=s.mqtt.batch_max,
+                # With the tally here, no display waits for a batch (see _hand_over).
+                linger_s=s.mqtt.batch_linger_ms / 1000 if "tally" in self.roles else 0.0,
+                clock=self.clock,
             )
             self.core = BridgeCore(
                 bridge_id=s.bridge_id,

@@ -4,7 +4,8 @@ Records arrive here only once the journal has committed them, and go out as soon
 each commit wakes the publisher, which sends what is waiting as one message per receiver (at
 most ``batch_max`` records each) on ``ars/rx/{receiver}/votes``; commits that land while it
 waits for the broker's acknowledgements go in the next batch, so no timer adds latency and
-batches grow with the load::
+batches grow with the load. Where a tally in the same process takes the records at commit,
+the batches serve other processes only, and may wait ``linger_s`` to group commits::
 
     {"bridge": "bridge1", "receiver": "rx1", "boot": 1764700000.1, "batch": 17,
      "dup": 4, "presses": [{"id": 812, "t": 1764700012.4, "hs": "428071B3", "k": "A",
@@ -24,6 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from bridge.clock import Clock, SystemClock
 from bridge.event.batches import VoteBatch, encode_batch, wire
 from bridge.event.votes import PUBLISHED, Record
 from bridge.mqtt.link import MqttLink
@@ -50,12 +52,16 @@ class VotePublisher:
         *,
         bridge_id: str,
         batch_max: int = 500,
+        linger_s: float = 0.0,
+        clock: Clock | None = None,
     ) -> None:
         self._link = link
         self._topics = topics
         self._journal = journal
         self._bridge = bridge_id
         self._max = batch_max
+        self._linger = linger_s
+        self._clock = clock or SystemClock()
         self._boot = round(time.time(), 3)
         self._pending: dict[str, _Pending] = {}
         self._waiting = 0
@@ -86,9 +92,16 @@ class VotePublisher:
         return self._waiting
 
     async def run(self) -> None:
-        """Publish whatever the journal committed, as soon as it did, until cancelled."""
+        """Publish whatever the journal committed, as soon as it did (or ``linger_s`` later,
+        to group the presses of several commits), until cancelled."""
         while True:
             await self._wake.wait()
+            if self._linger > 0:
+                # Only where no display waits for the batch: the tally in this process has
+                # taken the records at commit already.
+                lingered = asyncio.Event()
+                self._clock.call_at(self._clock.time() + self._linger, lingered.set)
+                await lingered.wait()
             self._wake.clear()
             await self.flush()
 
