@@ -134,6 +134,8 @@ class Service:
         s = self.settings
         topics = self.topics
         for pattern, own in _mirror_subscriptions():
+            if not own and "tally" in self.roles:
+                continue  # the tally here is the one that publishes them: nothing to echo back
             self.link.subscribe(f"{topics.base}/{pattern}", self._mirror, own=own)
         # Other bridges' handset tables, whole and as changes, for GET /api/v1/handsets.
         self.link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)
