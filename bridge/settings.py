@@ -55,6 +55,10 @@ class MqttSettings(BaseModel):
     batch_linger_ms: int = Field(20, ge=0, le=1000)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    # Own messages remembered per topic until the broker echoes them back (so that handlers
+    # which have them already skip them). Only a broker that drops deliveries leaves any
+    # behind; past this many the oldest are forgotten, and their echo is decoded after all.
+    echoes_max: int = Field(1000, ge=1, le=100_000)
     # Handsets heard since the last time go out on .../handsets/changes this often.
     handsets_interval_ms: int = Field(1000, ge=50, le=60000)
     # The whole table, retained on .../handsets for subscribers that join later, at most this

@@ -65,6 +65,7 @@ class MqttLink:
         timeout_s: float = 10.0,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
+        echoes_max: int = 1000,
     ) -> None:
         self.host, self.port = host, port
         self.client_id = client_id
@@ -77,6 +78,7 @@ class MqttLink:
         # Payloads this link published on topics that a handler wants without its own
         # messages, in the order the broker will echo them back; cleared on reconnect.
         self._echoes: dict[str, deque[bytes]] = {}
+        self._echoes_max = echoes_max
         self._skips_own: dict[str, bool] = {}
         self._retained: dict[str, tuple[bytes, int]] = {}
         self._client: aiomqtt.Client | None = None
@@ -116,7 +118,11 @@ class MqttLink:
             if client is None:
                 await asyncio.sleep(RETRY_PAUSE_S)
                 continue
-            echoes = self._echoes.setdefault(topic, deque()) if self._skips(topic) else None
+            echoes = (
+                self._echoes.setdefault(topic, deque(maxlen=self._echoes_max))
+                if self._skips(topic)
+                else None
+            )
             if echoes is not None:
                 echoes.append(data)  # before sending: the echo may overtake the PUBACK
             try:
@@ -246,4 +252,5 @@ def link_from_settings(
         timeout_s=m.publish_timeout_s,
         reconnect_min_s=m.reconnect_min_s,
         reconnect_max_s=m.reconnect_max_s,
+        echoes_max=m.echoes_max,
     )
