@@ -15,6 +15,7 @@ key at a time adds to it (see :meth:`Question.answer`).
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -113,8 +114,9 @@ class Question(BaseModel):
 
     # Keys and answers.
 
-    @property
+    @functools.cached_property
     def keys(self) -> tuple[str, ...]:
+        # Cached: every press is scored against it, and a question never changes (frozen).
         return tuple(o.key for o in self.options)
 
     def resolve(self, symbol: str) -> str | None:
@@ -134,6 +136,8 @@ class Question(BaseModel):
         one message as the whole answer; a single key is added to the previous answer, and once
         the answer is full the next key starts a new one.
         """
+        if len(key) == 1 and self.kind in (Kind.SINGLE, Kind.YESNO, Kind.RATING):
+            return self.resolve(key)  # the common case, without the lists below
         symbols = [self.resolve(s) for s in key]
         if not symbols or any(s is None for s in symbols):
             return None

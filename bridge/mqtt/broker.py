@@ -6,6 +6,8 @@ otherwise (``"mosquitto"`` or ``"amqtt"`` choose one). Either way anonymous clie
 refused and every role has its user and topic ACL (bridge.mqtt.access), with passwords kept
 in ``[broker] credentials``. Retained messages live in memory only; the service republishes
 its retained topics after every reconnect, so nothing depends on the broker keeping them.
+amqtt accepts connections with ``asyncio.start_server``, whose sockets have Nagle's algorithm
+off (TCP_NODELAY), so a vote batch or a tally is passed on at once, not held for an ACK.
 """
 
 from __future__ import annotations

@@ -226,8 +226,12 @@ class RoundTally:
         """The JSON-ready tally; ``full=False`` leaves the counts out (results not visible)."""
         state = self.state
         question = state.question
-        answers = self.answers()
-        voters = len(answers)
+        book = self.first if state.policy is Policy.FIRST else self.last
+        voters = len(book)
+        # Turnout by participant, tables, segments and groups go through every voter's answer:
+        # only with a roster (or pseudonyms) to go by, since a snapshot follows every change
+        # and an audience can be 50,000 strong. Without either, no voter is a participant.
+        answers = self.answers() if self.seating is not None or state.anonymous else {}
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
         # Turnout of the delegates counts the participants who voted (a handset they held

@@ -1,7 +1,9 @@
 """The tally role: vote batches and round states in, retained tallies and results out.
 
-Snapshots go to ``ars/round/{round}/tally`` (retained) at most every ``interval_s``; changes in
-between are coalesced, so a burst of 200 presses costs one message per interval, not 200. When
+Snapshots go to ``ars/round/{round}/tally`` (retained) on the leading edge: the first change
+after a quiet spell is published at once, and while changes keep coming the next snapshot
+waits until ``interval_s`` after the previous one, so a burst of 200 presses costs one message
+per interval, not 200, and a lone press waits for no timer. When
 a round closes, the engine waits out the grace period plus ``settle_s`` for batches still in
 flight, marks the tally final and publishes ``ars/round/{round}/results`` (retained). The
 final results are frozen: a fixed document, which later roster or pairing changes, and the
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,8 @@ class TallyEngine:
         self._withdrawn: set[str] = set()  # reset rounds whose retained results must go
         self._timers: dict[str, TimerHandle] = {}
         self._wake = asyncio.Event()
+        self._next_at = 0.0  # no snapshot before this clock time (the interval since the last)
+        self._trailing: TimerHandle | None = None  # the snapshot that ends a run of changes
         self.batches = 0
         self.bad_batches = 0
         self.gaps = 0
@@ -158,6 +162,10 @@ class TallyEngine:
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
             return
+        self.hear(handsets)
+
+    def hear(self, handsets: Iterable[str]) -> None:
+        """Handsets a bridge has heard (pressed or pinged): turnout counts them."""
         before = len(self.heard)
         self.heard.update(handsets)
         if len(self.heard) != before:
@@ -274,8 +282,8 @@ class TallyEngine:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._next_at = self._clock.time() + self._interval
             await self.publish_dirty()
-            await asyncio.sleep(self._interval)
 
     async def publish_dirty(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -317,6 +325,15 @@ class TallyEngine:
 
     def _mark(self, round_id: str) -> None:
         self._dirty.add(round_id)
+        if self._trailing is not None:
+            return  # the snapshot at the end of this interval takes the change too
+        if self._clock.time() >= self._next_at:
+            self._wake.set()
+        else:
+            self._trailing = self._clock.call_at(self._next_at, self._release)
+
+    def _release(self) -> None:
+        self._trailing = None
         self._wake.set()
 
     def _schedule_final(self, state: RoundState) -> None:
@@ -383,6 +400,9 @@ class TallyEngine:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._trailing is not None:
+            self._trailing.cancel()
+            self._trailing = None
 
 
 def _data(message: aiomqtt.Message) -> bytes:

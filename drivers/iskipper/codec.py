@@ -49,6 +49,12 @@ BAD_HEX = "bad hex"
 BAD_CHECK = "bad id check"
 UNKNOWN_ANSWER = "unknown answer"
 
+# The lines a working receiver prints, matched whole in one pass; anything else takes the
+# slower path that says what is wrong with it.
+_SKETCH_LINE = re.compile(
+    rb": ([A-EP]) \(([0-9A-Fa-f]{2}), ([0-9A-Fa-f]{2}), ([0-9A-Fa-f]{2}), ([0-9A-Fa-f]{2})\)"
+)
+_SOFTWARE_LINE = re.compile(rb",([A-EP]),([0-9A-Fa-f]{8})")
 _SKETCH = re.compile(rb": (\S) \((.*)\)")
 _SOFTWARE = re.compile(rb",(\S),(.*)")
 _HEX_BYTE = re.compile(rb"[0-9A-Fa-f]{2}")
@@ -201,6 +207,17 @@ def decode_line(line: bytes) -> object:
 
 
 def _decode_capture(line: bytes, body: bytes) -> object:
+    if m := _SKETCH_LINE.fullmatch(body) or _SOFTWARE_LINE.fullmatch(body):
+        handset = b"".join(m.groups()[1:]).decode("ascii").upper()
+        value = int(handset, 16)  # the four ID bytes at once: no conversion per byte
+        if ((value >> 24) ^ (value >> 16) ^ (value >> 8) ^ value) & 0xFF == 0:
+            key = chr(m[1][0])
+            return PingFrame(handset) if key == PING else KeyFrame(handset, key)
+    return _check_capture(line, body)
+
+
+def _check_capture(line: bytes, body: bytes) -> object:
+    """A capture line that is not plainly right: the frame, or the reason it is rejected."""
     if sketch := _SKETCH.fullmatch(body):
         answer, fields = sketch[1], [f.strip() for f in sketch[2].split(b",")]
     elif software := _SOFTWARE.fullmatch(body):

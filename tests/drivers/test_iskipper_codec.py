@@ -283,3 +283,26 @@ def test_command_that_cannot_fit_raises_protocol_error() -> None:
         encode_command(Command.CHANNEL, "A" * 100)
     with pytest.raises(ProtocolError):
         encode_command(Command.CHANNEL, "A\0B")
+
+
+@given(
+    id_bytes=st.binary(min_size=4, max_size=4),
+    key=st.sampled_from("ABCDEPXa"),
+    form=st.sampled_from(["sketch", "software"]),
+    lower=st.booleans(),
+)
+def test_the_one_pass_match_decides_as_the_checks_do(
+    id_bytes: bytes, key: str, form: str, lower: bool
+) -> None:
+    """Lines a working receiver prints take a one-pass path; any ID, valid or not, in either
+    form and either case, gives the frame the field-by-field checks give."""
+    from drivers.iskipper.codec import _check_capture, decode_line
+
+    digits = id_bytes.hex()
+    digits = digits if lower else digits.upper()
+    if form == "sketch":
+        body = f": {key} ({', '.join(digits[i : i + 2] for i in range(0, 8, 2))})".encode()
+    else:
+        body = f",{key},{digits}".encode()
+    line = b"Captured" + body
+    assert decode_line(line) == _check_capture(line, body)
