@@ -10,7 +10,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from bridge.mqtt import parse_broker_url
+from bridge.mqtt.link import parse_broker_url
 from bridge.service import Service
 from tests.conftest import service_settings
 
