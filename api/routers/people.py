@@ -44,12 +44,14 @@ async def list_participants(desk: DeskDep) -> list[Participant]:
 
 @router.get("/participants.csv", response_class=CsvResponse)
 async def participants_csv(desk: DeskDep) -> Response:
-    """The roster as CSV, with cells a spreadsheet would run as formulas quoted."""
+    """The roster as CSV (the organiser's own columns after arsbridge's), with cells a
+    spreadsheet would run as formulas quoted."""
+    rows = csv.DictReader(io.StringIO(desk.roster.to_csv()))
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, rows.fieldnames or CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for p in desk.roster.participants():
-        writer.writerow(spreadsheet_safe({**p.model_dump(), "handset": p.handset or ""}))
+    for row in rows:
+        writer.writerow(spreadsheet_safe(row))
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 

@@ -39,6 +39,12 @@ class CsvResponse(Response):
     media_type = "text/csv"
 
 
+class XlsxResponse(Response):
+    """An Excel workbook (the media type the OpenAPI schema names for it)."""
+
+    media_type = XLSX
+
+
 def _attachment(body: str | bytes, media_type: str, filename: str) -> Response:
     return Response(
         body,
@@ -142,7 +148,7 @@ async def event_results_csv(
     return _attachment(results_csv(_published(service, controller), lang), CSV, "results.csv")
 
 
-@router.get("/results.xlsx")
+@router.get("/results.xlsx", response_class=XlsxResponse)
 async def event_results_xlsx(
     service: ServiceDep, controller: ControllerDep, desk: DeskDep, lang: LocaleDep
 ) -> Response:

@@ -1,9 +1,11 @@
 """Who may publish and read what on the bus: a user per role, and the topics each one needs.
 
-- ``bridge`` publishes vote batches, receiver availability, its state and handset table;
-- ``tally`` publishes tallies and results, and alone reads vote batches;
-- ``api`` (the host) publishes round states, the current round, the agenda, the roster,
-  and round commands and their answers;
+- ``bridge`` publishes vote batches, receiver availability, its state and handset table, and
+  an anonymous round's turnout by table;
+- ``tally`` publishes tallies and results, the bridges' acknowledged marks and its lease, and
+  alone reads vote batches;
+- ``api`` (the host) publishes round states, the current round, the agenda, the roster, an
+  amendment's results, and round commands and their answers;
 - ``display`` reads round states, tallies, results, the current round and the agenda;
 - ``integration`` reads what a display reads, receiver availability and bridge states.
 
@@ -57,7 +59,9 @@ def role_grants(base: str) -> dict[str, Grant]:
         f"{base}/agenda",
     }
     status = {f"{base}/rx/+/availability", f"{base}/bridge/+/state"}
-    service_reads = public | status | {f"{base}/bridge/+/handsets", f"{base}/roster"}
+    # Delivery (acknowledged marks, the tally's lease) and anonymous rounds' turnout by table.
+    delivery = {f"{base}/bridge/+/acked", f"{base}/tally/state", f"{base}/round/+/turnout"}
+    service_reads = public | status | delivery | {f"{base}/bridge/+/handsets", f"{base}/roster"}
     heartbeat = {f"{base}/link/#"}
     return {
         "bridge": Grant(
@@ -67,19 +71,29 @@ def role_grants(base: str) -> dict[str, Grant]:
                     f"{base}/rx/+/availability",
                     f"{base}/bridge/+/state",
                     f"{base}/bridge/+/handsets",
+                    f"{base}/round/+/turnout",
                 }
                 | heartbeat
             ),
             frozenset(service_reads | heartbeat),
         ),
         "tally": Grant(
-            frozenset({f"{base}/round/+/tally", f"{base}/round/+/results"} | heartbeat),
+            frozenset(
+                {
+                    f"{base}/round/+/tally",
+                    f"{base}/round/+/results",
+                    f"{base}/bridge/+/acked",
+                    f"{base}/tally/state",
+                }
+                | heartbeat
+            ),
             frozenset(service_reads | heartbeat | {f"{base}/rx/+/votes"}),
         ),
         "api": Grant(
             frozenset(
                 {
                     f"{base}/round/+/state",
+                    f"{base}/round/+/results",  # an amendment's revision
                     f"{base}/round/current",
                     f"{base}/agenda",
                     f"{base}/roster",

@@ -42,7 +42,10 @@ def installed(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
             "receivers.0.requried: unknown setting; did you mean 'required'?",
         ),
         ("[aip]\nport = 8120\n", "aip: unknown setting; did you mean 'api'?"),
-        ("[api]\nzzz = 1\n", "api.zzz: unknown setting; known keys: host, port, token"),
+        (
+            "[supervisor]\nzzz = 1\n",
+            "supervisor.zzz: unknown setting; known keys: backoff_max_s, backoff_min_s",
+        ),
     ],
 )
 def test_a_typo_at_any_level_of_the_config_is_named_with_a_suggestion(

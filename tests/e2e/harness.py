@@ -71,11 +71,12 @@ class Running:
         )
 
     async def retained(
-        self, topic: str, accept: Callable[[dict[str, Any]], bool]
+        self, topic: str, accept: Callable[[dict[str, Any]], bool], role: str = "display"
     ) -> dict[str, Any]:
-        """The first message on ``topic`` (retained or live) that ``accept`` takes."""
+        """The first message on ``topic`` (retained or live) that ``accept`` takes, read as
+        the broker user ``role``."""
         host, port = self.broker
-        login = self.login("display")
+        login = self.login(role)
         async with aiomqtt.Client(host, port, identifier=f"watch-{id(self)}", **login) as client:
             await client.subscribe(topic, qos=1)
             async with asyncio.timeout(WAIT_S):

@@ -83,7 +83,9 @@ def test_the_search_finds_an_id_next_to_an_answer() -> None:
 async def capture(svc: Running, into: list[tuple[str, bytes]]) -> None:
     """Every MQTT message under the service's topic base, retained and live."""
     host, port = svc.broker
-    async with aiomqtt.Client(host, port, identifier=f"capture-{id(into)}") as client:
+    # As the service's own user (all its roles): the one that may read every topic it uses.
+    login = svc.login("+".join(sorted(svc.service.roles)))
+    async with aiomqtt.Client(host, port, identifier=f"capture-{id(into)}", **login) as client:
         await client.subscribe(f"{svc.service.topics.base}/#", qos=1)
         async for message in client.messages:
             into.append((str(message.topic), bytes(message.payload)))  # type: ignore[arg-type]

@@ -121,7 +121,9 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
                 core, guard = svc.service.core, svc.service.guard
                 assert core is not None
                 await svc.until(lambda: core.status["rx1"].online, "receiver online")
-                r = await svc.http.post("/api/v1/rounds/vote/open", json={"timer": False})
+                r = await svc.http.post(
+                    "/api/v1/rounds/vote/open", json={"title": "A vote", "timer": False}
+                )
                 assert r.status_code == 200, r.text
                 sim.load(plan)
                 let_in = await _forge(svc, base, "vote")

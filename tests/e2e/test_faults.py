@@ -71,6 +71,7 @@ async def test_a_jammer_during_a_carrier_error_is_flagged_everywhere(
                 published = await svc.retained(
                     f"{settings.mqtt.base}/bridge/{settings.bridge_id}/handsets",
                     lambda doc: len(doc.get("handsets", {}).get(jammer, {}).get("flags", [])) == 2,
+                    role="api",  # the host's user reads the handset tables
                 )
         finally:
             playing.cancel()

@@ -56,6 +56,7 @@ async def test_a_full_journal_disk_mid_round_loses_nothing(tmp_path: Path) -> No
                     state = await svc.retained(
                         f"{settings.mqtt.base}/bridge/{settings.bridge_id}/state",
                         lambda doc: doc.get("journal") == "failed",
+                        role="integration",  # the users that read bridges' states
                     )
                     assert state["state"] == "online"
                     await svc.until(lambda: journal.pending > 0, "presses held")

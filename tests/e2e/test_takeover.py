@@ -57,7 +57,9 @@ async def test_a_session_taken_over_mid_round_is_noticed_and_nothing_is_lost(
                 core, link = svc.service.core, svc.service.link
                 assert core is not None
                 await svc.until(lambda: core.status["rx1"].online, "receiver online")
-                r = await svc.http.post("/api/v1/rounds/vote/open", json={"timer": False})
+                r = await svc.http.post(
+                    "/api/v1/rounds/vote/open", json={"title": "A vote", "timer": False}
+                )
                 assert r.status_code == 200, r.text
                 sim.load(plan)
                 await svc.until(lambda: sum(core.decisions.values()) > 50, "votes arriving")

@@ -131,7 +131,7 @@ async def test_a_round_over_mqtts_with_client_certificates(tmp_path: Path) -> No
         settings = settings.model_copy(update={"mqtt": mqtt})
         async with running(settings) as svc:
             assert svc.service.broker is None
-            r = await svc.http.post("/api/v1/rounds/q1/open")
+            r = await svc.http.post("/api/v1/rounds/q1/open", json={"title": "Over TLS"})
             assert r.status_code == 200
             await svc.until(
                 lambda: svc.service.mirror.latest.get("round/q1/tally") is not None,

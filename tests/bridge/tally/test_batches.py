@@ -27,13 +27,19 @@ def _press(i: int, **over: Any) -> dict[str, Any]:
 
 
 def _batch(number: int = 1, presses: list[dict[str, Any]] | None = None, **over: Any) -> bytes:
+    presses = [_press(1)] if presses is None else presses
+    # The cycle the batch is the only part of: every journal id up to its last press.
+    ids = [p["id"] for p in presses if isinstance(p.get("id"), int) and p["id"] > 0]
     doc = {
         "bridge": "bridge1",
         "receiver": "rx1",
         "boot": 1764700000.5,
         "batch": number,
+        "cover": [0, max(ids, default=1)],
+        "part": 1,
+        "parts": 1,
         "dup": 0,
-        "presses": [_press(1)] if presses is None else presses,
+        "presses": presses,
         **over,
     }
     return json.dumps(doc).encode()
@@ -78,6 +84,10 @@ def test_a_good_batch_gives_its_records() -> None:
         (_batch(presses=[_press(1, a="A" * 65)]), "malformed"),
         (_batch(presses=[_press(1, t="soon")]), "malformed"),
         (_batch(presses=[_press(10**15, t=1764700000.0)]), "record id leap"),
+        (_batch(cover=None), "malformed"),
+        (_batch(cover=[5, 9], presses=[_press(3)]), "malformed"),
+        (_batch(part=3, parts=2), "malformed"),
+        (_batch(presses=[_press(1, v="p017")]), "malformed"),
     ],
 )
 def test_what_is_refused(data: bytes, reason: str) -> None:

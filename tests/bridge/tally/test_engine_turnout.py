@@ -10,6 +10,7 @@ from bridge.clock import ManualClock
 from bridge.event.rounds import RoundState, RoundStatus, Window
 from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
+from bridge.tally.batches import BatchCheck
 from bridge.tally.engine import TallyEngine
 
 
@@ -22,7 +23,8 @@ def turnout(topics: Topics, doc: dict[str, object]) -> aiomqtt.Message:
 def test_turnout_of_an_earlier_reset_does_not_count() -> None:
     topics = Topics("ars")
     link = MqttLink("127.0.0.1", 1, client_id="turnout-test")  # never connected
-    engine = TallyEngine(link, topics, clock=ManualClock(100.0))
+    check = BatchCheck(["bridge1"], max_bytes=65536, max_records=100, max_record_jump=1000)
+    engine = TallyEngine(link, topics, check=check, clock=ManualClock(100.0))
     state = RoundState(
         round="r", anonymous=True, status=RoundStatus.OPEN, windows=[Window(start=1.0)], revision=1
     )
