@@ -64,6 +64,10 @@ def health_report(service: Service) -> dict[str, Any]:
             "not_durable": service.journal.pending,
             "published": service.journal.published,
             "backlog": service.publisher.backlog,
+            # Sent but not yet held durably by the tally: resent until it says it is.
+            "unacknowledged": service.publisher.unacknowledged,
+            "resends": service.publisher.resends,
+            "bad_acks": service.publisher.bad_acks,
         }
         critical = journal.failed
         warnings += ["journal_low_space"] if journal.low_space else []
@@ -79,7 +83,20 @@ def health_report(service: Service) -> dict[str, Any]:
             "bad_batches": service.tally.bad_batches,
             "gaps": service.tally.gaps,
             "rounds": len(service.tally.tallies),
+            "active": service.tally.receipts.active,
+            "epoch": service.tally.receipts.epoch,
         }
+        ledger = service.ledger
+        if ledger is not None:
+            # The tally's own record of other bridges' presses: while it cannot write, nothing
+            # is acknowledged to them (they keep resending) and a restart would lack it.
+            out["tally"]["record"] = {
+                "state": "failed" if ledger.failure else "ok",
+                "error": ledger.failure,
+                "commits": ledger.commits,
+            }
+            if ledger.failure:
+                critical = True
     # Messages dropped from the bus: forged, malformed or out of line (never applied).
     out["bus"] = service.guard.report()
     if service.controller is not None:

@@ -127,6 +127,22 @@ class ServiceCollector(Collector):
             yield CounterMetricFamily(
                 "arsbridge_vote_batches_sent", "vote batches published", value=publisher.batches
             )
+            yield GaugeMetricFamily(
+                "arsbridge_unacknowledged",
+                "journal ids sent but not yet acknowledged durable by the tally",
+                value=publisher.unacknowledged,
+            )
+            yield CounterMetricFamily(
+                "arsbridge_resends",
+                "times unacknowledged presses were sent again",
+                value=publisher.resends,
+            )
+        if svc.ledger is not None:
+            yield GaugeMetricFamily(
+                "arsbridge_tally_record_failed",
+                "1 while the tally cannot write its record of other bridges' presses",
+                value=int(bool(svc.ledger.failure)),
+            )
         if svc.tally is not None:
             yield CounterMetricFamily(
                 "arsbridge_vote_batches_received",
