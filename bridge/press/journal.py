@@ -79,7 +79,8 @@ class JournalError(Exception):
     """The journal cannot be opened or written; the service stops rather than lose presses."""
 
 
-def _row(rec: Record) -> tuple[object, ...]:
+def row_of(rec: Record) -> tuple[object, ...]:
+    """A record as a row of the presses table (``COLUMNS`` order)."""
     return (
         rec.id,
         rec.t,
@@ -98,7 +99,8 @@ def _row(rec: Record) -> tuple[object, ...]:
 
 
 # Rows come back in the column types of SCHEMA, so they need no conversion.
-def _record(row: tuple[Any, ...]) -> Record:
+def record_of(row: tuple[Any, ...]) -> Record:
+    """A row of the presses table (``COLUMNS`` order) as a record."""
     (id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail) = row[
         :12
     ]
@@ -433,7 +435,7 @@ class Journal:
                     (round_id, after_id),
                 )
             for row in cur:
-                yield _record(row)
+                yield record_of(row)
         finally:
             db.close()
 
@@ -533,7 +535,7 @@ class Journal:
         try:
             db.execute("BEGIN")
             if batch:
-                db.executemany(_INSERT, [_row(r) for r in batch])
+                db.executemany(_INSERT, [row_of(r) for r in batch])
             _apply(db, others)
             if write_mark:
                 db.execute(

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.event.votes import Decision, Record
-from bridge.press.journal import connect
+from bridge.event.votes import Record
+from bridge.press.journal import COLUMNS, connect, record_of, row_of
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,8 @@ CREATE INDEX IF NOT EXISTS tally_presses_round ON tally_presses (round, t);
 CREATE TABLE IF NOT EXISTS tally_marks (bridge TEXT PRIMARY KEY, upto INTEGER NOT NULL);
 """
 
-_COLUMNS = "bridge, id, t, receiver, handset, key, decision, round, answer, seq, rssi, battery"
-_INSERT = (
-    f"INSERT OR IGNORE INTO tally_presses ({_COLUMNS}, detail, voter) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+_COLUMNS = f"bridge, {COLUMNS}"  # the journal's columns, after the bridge they came from
+_INSERT = f"INSERT OR IGNORE INTO tally_presses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _MARK = (
     "INSERT INTO tally_marks (bridge, upto) VALUES (?, ?) "
     "ON CONFLICT(bridge) DO UPDATE SET upto = excluded.upto"
@@ -175,8 +172,7 @@ class Ledger:
                 return
             where, args = ("WHERE round = ?", (round_id,)) if round_id is not None else ("", ())
             cur = db.execute(
-                f"SELECT {_COLUMNS}, detail, voter FROM tally_presses {where} "
-                "ORDER BY t, bridge, id",
+                f"SELECT {_COLUMNS} FROM tally_presses {where} ORDER BY t, bridge, id",
                 args,
             )
             for row in cur:
@@ -196,7 +192,7 @@ class Ledger:
                         stop = True
                     elif isinstance(item, tuple) and len(item) == 3:
                         bridge, records, token = item
-                        rows.extend(_row(bridge, r) for r in records)
+                        rows.extend((bridge, *row_of(r)) for r in records)
                         tokens.append(token)
                     elif isinstance(item, tuple):
                         self._marks[str(item[0])] = int(item[1])
@@ -237,43 +233,3 @@ class Ledger:
             return self._queue.get_nowait()
         except queue.Empty:
             return None
-
-
-def _row(bridge: str, r: Record) -> tuple[object, ...]:
-    return (
-        bridge,
-        r.id,
-        r.t,
-        r.receiver,
-        r.handset,
-        r.key,
-        r.decision.value,
-        r.round,
-        r.answer,
-        r.seq,
-        r.rssi,
-        r.battery,
-        r.detail,
-        r.voter,
-    )
-
-
-def record_of(row: tuple[object, ...]) -> Record:
-    """A ledger row (without its bridge) as a record."""
-    id_, t, receiver, handset, key, decision, round_, answer, seq, rssi, battery, detail = row[:12]
-    voter = row[12] if len(row) > 12 else None
-    return Record(
-        int(id_),  # type: ignore[call-overload]
-        float(t),  # type: ignore[arg-type]
-        str(receiver),
-        str(handset),
-        str(key),
-        Decision(str(decision)),
-        None if round_ is None else str(round_),
-        None if answer is None else str(answer),
-        None if seq is None else int(seq),  # type: ignore[call-overload]
-        None if rssi is None else int(rssi),  # type: ignore[call-overload]
-        None if battery is None else int(battery),  # type: ignore[call-overload]
-        str(detail),
-        None if voter is None else str(voter),
-    )
