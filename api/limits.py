@@ -1,8 +1,11 @@
 """Request bodies read as they arrive and cut at a limit per path: 413 naming the setting.
 
 A body is never held whole before its size is known: a ``Content-Length`` over the limit is
-refused before any of it is read, and a body sent without one (chunked) is counted as it
-comes and refused at the first byte over.
+refused before any of it is kept, and a body sent without one (chunked) is counted as it
+comes and refused at the first byte over. Before the 413 goes out, up to
+:data:`DRAIN_BYTES` of the body still in flight are read and thrown away: a connection
+closed on unread data is reset by the kernel, and the client would see the reset instead of
+the answer. A body larger still is refused at once and its connection closed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DRAIN_BYTES = 1 << 20  # read and discarded so that a client sending too much gets its 413
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +59,12 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = self._limit(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit.size):
+            # A client waiting for "100 Continue" has sent nothing yet: nothing to drain.
+            if declared.isdigit() and int(declared) <= DRAIN_BYTES and b"expect" not in headers:
+                await _drain(receive, DRAIN_BYTES)
             await self._refuse(send, limit)
             return
         received = 0
@@ -80,6 +89,7 @@ class BodyLimits:
             await self.app(scope, counted, watched)
         except _TooLarge:
             if not started:
+                await _drain(receive, DRAIN_BYTES)
                 await self._send_413(send, limit)
 
     async def _refuse(self, send: Send, limit: BodyLimit) -> None:
@@ -101,3 +111,14 @@ class BodyLimits:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read and discard what is left of the request body, ``budget`` bytes at most."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return

@@ -57,16 +57,20 @@ async def test_bodies_over_their_limit_get_413_naming_the_setting(tmp_path: Path
                 yield f"p{i},Name {i},business,T1,1,Org,\n".encode()
 
         refused = BodyLimits.refused
-        try:
-            r = await http.put(
-                "/api/v1/participants", content=chunks(), headers={"content-type": "text/csv"}
-            )
-        except httpx.TransportError:
-            pass  # the server answered 413 and closed while the client was still sending
-        else:
-            assert r.status_code == 413
-            assert "[api] max_roster_bytes" in r.json()["detail"]
+        r = await http.put(
+            "/api/v1/participants", content=chunks(), headers={"content-type": "text/csv"}
+        )
+        assert r.status_code == 413  # the rest of the body was read and dropped: no reset
+        assert "[api] max_roster_bytes" in r.json()["detail"]
         assert BodyLimits.refused == refused + 1
+
+        # A declared length over the limit: refused before any of it is kept, and the client,
+        # still sending, gets the answer rather than a reset connection, every time.
+        amendment = {"reason": "x" * 20_000, "changes": {}}
+        for _ in range(20):
+            r = await http.post("/api/v1/rounds/vote/amendments", json=amendment)
+            assert r.status_code == 413
+            assert "[api] max_body_bytes" in r.json()["detail"]
 
         field = csv_head + 'p1,"' + "x" * 15000 + '",business,T1,1,Org,\n'
         r = await http.put(
@@ -96,6 +100,38 @@ async def test_bodies_over_their_limit_get_413_naming_the_setting(tmp_path: Path
         assert (await http.get("/api/v1/participants")).json() == []
         assert (await http.get("/api/v1/health")).status_code == 200
     assert service.desk is not None
+
+
+TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8  # Linux TCP states (tcp_states.h)
+
+
+async def test_a_client_still_sending_too_much_gets_the_413_not_a_reset(tmp_path: Path) -> None:
+    """The server reads the rest of a refused body before it closes: a connection closed on
+    unread data is reset, and a client that had not yet read the answer would lose it."""
+    async with serving(_settings(tmp_path)) as (url, _):  # type: ignore[arg-type]
+        port = int(url.rsplit(":", 1)[1])
+        body = json.dumps({"reason": "x" * 900_000}).encode()  # more than one read takes
+        head = (
+            f"POST /api/v1/rounds/vote/amendments HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await loop.sock_sendall(sock, head + body)
+            async with asyncio.timeout(WAIT_S):  # until the server has ended its side
+                while sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] not in (  # noqa: ASYNC110 - the kernel's view of the socket, no event to wait on
+                    TCP_CLOSE,
+                    TCP_CLOSE_WAIT,
+                ):
+                    await asyncio.sleep(0.01)
+            sock.setblocking(True)
+            answer = b""
+            while chunk := sock.recv(65536):  # a reset would raise ConnectionResetError
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"[api] max_body_bytes" in answer
 
 
 async def test_half_open_requests_are_cut_and_the_api_answers_meanwhile(tmp_path: Path) -> None:

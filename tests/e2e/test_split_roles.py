@@ -21,10 +21,13 @@ from typing import Any
 import aiomqtt
 import httpx
 
+from arsbridge.cli import main as cli_main
+from bridge.mqtt.access import load_credentials
 from bridge.mqtt.link import parse_broker_url
 from bridge.tally.replay import replay
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.receiver import stream_bytes
+from tests.brokers import Mosquitto
 from tests.conftest import free_port
 
 WAIT_S = 60.0
@@ -44,15 +47,26 @@ def pieces(data: bytes, n: int) -> list[bytes]:
 class Roles:
     """One ``arsbridge`` process per role, each with its own config and journal file."""
 
-    def __init__(self, tmp_path: Path, broker: str, receiver_url: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        broker: str,
+        receiver_url: str,
+        *,
+        base: str | None = None,
+        passwords: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tmp_path
-        self.base = f"arstest-{os.getpid()}-{free_port()}"
+        self.base = base or f"arstest-{os.getpid()}-{free_port()}"
         self.api_port = free_port()
         common = f'bridge_id = "venue1"\n[mqtt]\nurl = "{broker}"\nbase = "{self.base}"\n'
         common += "batch_interval_ms = 10\nresend_after_s = 1.0\nresend_max_s = 2.0\n"
-        common += "[rounds]\ngrace_s = 0.3\n[supervisor]\nbackoff_min_s = 0.05\n"
+        rest = "[rounds]\ngrace_s = 0.3\n[supervisor]\nbackoff_min_s = 0.05\n"
         for name, role in ROLES.items():
-            text = common + f'[journal]\npath = "{tmp_path / name}.sqlite3"\n'
+            text = common
+            if passwords is not None:  # each process logs in as its role's user
+                text += f'username = "{role}"\npassword = "{passwords[role]}"\n'
+            text += rest + f'[journal]\npath = "{tmp_path / name}.sqlite3"\n'
             if name == "standby":
                 text += "[tally]\nstandby = true\nrenew_s = 0.2\nlease_s = 2.0\n"
             elif role == "tally":
@@ -120,13 +134,19 @@ class Roles:
 
 
 @contextlib.asynccontextmanager
-async def watching(broker: str, topic: str) -> AsyncIterator[dict[str, Any]]:
-    """The latest JSON document on ``topic``, kept up to date while the block runs."""
+async def watching(
+    broker: str, topic: str, login: tuple[str, str] | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """The latest JSON document on ``topic``, kept up to date while the block runs; ``login``
+    is a user and password where the broker asks for one."""
     address = parse_broker_url(broker)
     latest: dict[str, Any] = {}
+    auth = {} if login is None else {"username": login[0], "password": login[1]}
 
     async def follow() -> None:
-        async with aiomqtt.Client(address.host, address.port, identifier=f"watch-{topic}") as c:
+        async with aiomqtt.Client(
+            address.host, address.port, identifier=f"watch-{topic}", **auth
+        ) as c:
             await c.subscribe(topic, qos=1)
             async for message in c.messages:
                 latest.clear()
@@ -263,3 +283,115 @@ async def test_a_standby_tally_takes_over_when_the_active_one_dies(
     assert results["epoch"] == lease["epoch"]
     assert results["voters"] == 150
     assert results["counts"] == {"A": 17, "B": 2, "C": 9, "D": 119, "E": 3}
+
+
+async def test_split_roles_on_a_mosquitto_with_the_generated_users_and_acls(
+    tmp_path: Path, captures: Path
+) -> None:
+    """The deployment docs/operations.md describes: ``arsbridge broker-config`` writes
+    Mosquitto's password and ACL files, each process logs in as its role. The round runs
+    whole, a display user reads the live tally, and forgeries by anonymous clients and by
+    valid users outside their grants are refused by the broker before the service sees them."""
+    data = (captures / "iskipper-2017-04-13" / "2017-04-13-q2.txt").read_bytes()
+    presses = replay("iskipper", data).presses
+    base = f"arstest-{os.getpid()}-{free_port()}"
+    creds, out = tmp_path / "credentials.toml", tmp_path / "mosquitto"
+    event = tmp_path / "event.toml"
+    event.write_text(f'[mqtt]\nbase = "{base}"\n[broker]\ncredentials = "{creds}"\n')
+    command = ["broker-config", "--config", str(event), "--out", str(out)]
+    assert await asyncio.to_thread(cli_main, command) == 0
+    passwords = load_credentials(creds, [])
+    conf = (out / "mosquitto.conf").read_text()
+    (tmp_path / "broker").mkdir()
+    broker = Mosquitto(tmp_path / "broker")
+    listener = f"listener {broker.port} 127.0.0.1"
+    broker.conf.write_text(conf.replace("listener 1883", listener) + broker_extras())
+    await broker.start_async()
+    url = broker.url
+    login = {user: (user, passwords[user]) for user in ("bridge", "display", "integration")}
+    try:
+        async with PtyEndpoint() as endpoint:
+            roles = Roles(tmp_path, url, endpoint.url, base=base, passwords=passwords)
+            try:
+                async with (
+                    watching(url, f"{base}/bridge/venue1/acked", login["bridge"]) as acked,
+                    watching(url, f"{base}/round/q2/tally", login["display"]) as tally,
+                    watching(url, f"{base}/round/q2/state", login["display"]) as state,
+                    watching(url, f"{base}/rx/rx1/availability", login["integration"]) as receiver,
+                    httpx.AsyncClient(
+                        base_url=f"http://127.0.0.1:{roles.api_port}", timeout=5
+                    ) as http,
+                ):
+                    for role in ("api", "tally", "bridge"):
+                        await roles.start(role)
+                    await until_up(http)
+                    r = await http.post(
+                        "/api/v1/rounds/q2/open", json={"title": "A vote", "timer": False}
+                    )
+                    assert r.status_code == 200, r.text
+                    await until(lambda: state.get("status") == "open", "the display sees it open")
+                    await until(lambda: receiver.get("state") == "online", "the bridge reading")
+                    first, second = pieces(data, 2)
+                    await stream_bytes(endpoint, first, speed=50)
+                    await forge(url, base, passwords)
+                    await stream_bytes(endpoint, second, speed=50)
+                    await until(
+                        lambda: sum(roles.bridge_journal()[1].values()) == presses, "journaled"
+                    )
+                    last, decisions = roles.bridge_journal()
+                    await until(lambda: acked.get("upto") == last, "the tally holds every press")
+                    await until(lambda: tally.get("voters") == PUBLISHED["voters"], "live tally")
+                    health = (await http.get("/api/v1/health")).json()
+                    r = await http.post("/api/v1/rounds/q2/close")
+                    assert r.status_code == 200, r.text
+                    async with asyncio.timeout(WAIT_S):
+                        while (r := await http.get("/api/v1/rounds/q2/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
+                            await asyncio.sleep(0.05)
+                    results = r.json()
+            finally:
+                await roles.stop_all()
+    finally:
+        await broker.stop_async()
+    log = broker.log.read_text(errors="replace")
+    denied = [line for line in log.splitlines() if "Denied PUBLISH from forger-" in line]
+    print(
+        f"journaled {sum(decisions.values())}, counted {results['voters']} voters; "
+        f"anonymous allowed: {health['mqtt']['anonymous_allowed']}, "
+        f"bus rejected {health['bus']['rejected']}, denied by the broker {len(denied)}"
+    )
+    assert health["mqtt"]["connected"] is True
+    assert health["mqtt"]["anonymous_allowed"] is False
+    assert health["bus"]["rejected"] == 0  # the broker refused every forgery itself
+    assert len(denied) == 5, denied
+    assert results["voters"] == PUBLISHED["voters"]
+    assert results["counts"] == PUBLISHED["counts"]
+
+
+def broker_extras() -> str:
+    """What a test's Mosquitto adds to the generated config: no store, and (run as root) no
+    switch to a user that cannot read the folder."""
+    return "persistence false\nlog_type all\n" + ("user root\n" if os.geteuid() == 0 else "")
+
+
+async def forge(url: str, base: str, passwords: dict[str, str]) -> None:
+    """Forgeries mid-round: an anonymous client is refused at the door; a display and a bridge
+    with valid passwords publish outside their grants, and Mosquitto drops what they send."""
+    address = parse_broker_url(url)
+    with contextlib.suppress(aiomqtt.MqttError):
+        async with aiomqtt.Client(address.host, address.port, identifier="anonymous") as anon:
+            await anon.publish(f"{base}/round/q2/state", b'{"state":"closed"}', qos=1)
+            raise AssertionError("an anonymous client got in")
+    closed = json.dumps({"round": "q2", "state": "closed", "revision": 1_000_000})
+    forged_batch = json.dumps({"bridge": "venue1", "batch": 1, "presses": [[1, "X", "A"]]})
+    for user, topic, payload in (
+        ("display", f"{base}/rx/rx1/votes", forged_batch),
+        ("display", f"{base}/round/q2/state", closed),
+        ("bridge", f"{base}/round/q2/state", closed),
+        ("bridge", f"{base}/round/q2/results", json.dumps({"voters": 1})),
+        ("bridge", f"{base}/bridge/venue1/request/close", json.dumps({"round": "q2"})),
+    ):
+        login = {"username": user, "password": passwords[user]}
+        async with aiomqtt.Client(
+            address.host, address.port, identifier=f"forger-{user}", **login
+        ) as forger:
+            await forger.publish(topic, payload, qos=1)
