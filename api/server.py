@@ -18,6 +18,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bridge.settings import Settings
 
+ACCEPT_BACKLOG = 128  # connections waiting to be accepted, and accepted at once
+
 
 class GuardedH11(H11Protocol):
     """uvicorn's HTTP/1.1 with a deadline for request headers and a cap on connections."""
@@ -82,5 +84,9 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
         # Connections are capped by GuardedH11; uvicorn's own limit (503 once this many
         # connections or requests are open) only stops a pile-up of running requests.
         limit_concurrency=2 * a.max_connections,
+        # asyncio accepts up to ``backlog`` waiting connections in one go, before any of them
+        # reaches the cap above: uvicorn's 2,048 would take more descriptors than a 1,024 limit
+        # has, and a refused accept() stops all accepting for a second.
+        backlog=ACCEPT_BACKLOG,
         **options,
     )

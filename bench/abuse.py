@@ -129,7 +129,7 @@ async def run(name: str, folder: Path) -> dict[str, Any]:
             env=os.environ,
             preexec_fn=_limit_fds,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=(folder / f"{name}.log").open("wb"),
         )
         service = psutil.Process(proc.pid)
         url = f"http://127.0.0.1:{port}"
@@ -137,7 +137,10 @@ async def run(name: str, folder: Path) -> dict[str, Any]:
         try:
             async with httpx.AsyncClient(base_url=url, timeout=5, headers=auth) as http:
                 await _until_up(http)
-                await http.post("/api/v1/rounds/vote/open", json={"timer": False})
+                r = await http.post(
+                    "/api/v1/rounds/vote/open", json={"title": "A vote", "timer": False}
+                )
+                r.raise_for_status()
                 updates = 0
 
                 async def display() -> None:
@@ -181,7 +184,8 @@ async def run(name: str, folder: Path) -> dict[str, Any]:
                 attack.terminate()
                 await attack.wait()
                 await asyncio.sleep(1)  # the last batches reach the tally
-                await http.post("/api/v1/rounds/vote/close")
+                r = await http.post("/api/v1/rounds/vote/close")
+                r.raise_for_status()
                 results = await _results(http)
                 watching.cancel()
                 await asyncio.gather(watching, return_exceptions=True)
@@ -243,7 +247,12 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.scenario or sorted(SCENARIOS):
-            print(asyncio.run(run(name, Path(tmp))), flush=True)
+            try:
+                print(asyncio.run(run(name, Path(tmp))), flush=True)
+            except Exception:
+                log = (Path(tmp) / f"{name}.log").read_text(errors="replace").splitlines()
+                print("\n".join(["the service's log ends:", *log[-20:]]), file=sys.stderr)
+                raise
 
 
 if __name__ == "__main__":
