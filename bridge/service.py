@@ -251,7 +251,10 @@ class Service:
                 guard=self.guard,
                 desk_on_bus="api" not in self.roles,
                 max_revision_jump=s.bus.max_revision_jump,
+                local_bridge=s.bridge_id if "bridge" in self.roles else None,
             )
+            if self.publisher is not None:
+                self.publisher.local_sink = self.tally.take_local
         if "api" in self.roles:
             assert self.store is not None
             self.desk = EventDesk(
@@ -274,6 +277,10 @@ class Service:
             RequestHandler(
                 self.link, topics, s.bridge_id, self.desk, token=s.api.token, guard=self.guard
             )
+        if self.core is not None:  # this process's tally and desk take its handset tables
+            for listener in (self.tally, self.desk):
+                if listener is not None:
+                    self.core.table_listeners.append(listener.take_table)
 
     @property
     def controller(self) -> RoundController | None:

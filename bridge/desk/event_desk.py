@@ -227,11 +227,18 @@ class EventDesk:
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         """A bridge's handset table: a handset pressed anew may pair (see :meth:`heard`)."""
         try:
-            table = json.loads(payload_bytes(message))["handsets"]
-            pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
+            data = payload_bytes(message)
+            if self._link.sent(str(message.topic), data):
+                return  # this process's own bridge: taken as it was published (take_table)
+            self.take_table(json.loads(data))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
-            return
+
+    def take_table(self, doc: dict[str, Any]) -> None:
+        """A bridge's handset table, from the bus or from this process's own bridge;
+        malformed: ValueError, TypeError, KeyError or AttributeError, and nothing taken."""
+        table = doc["handsets"]
+        pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
         for handset, presses, last in pressed:
             if presses > self._presses_seen.get(handset, 0):
                 self._presses_seen[handset] = presses

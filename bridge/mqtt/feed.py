@@ -17,7 +17,7 @@ from typing import Any
 import aiomqtt
 
 from bridge.mqtt.guard import BusGuard, Rejected
-from bridge.mqtt.link import MqttLink, payload_bytes
+from bridge.mqtt.link import UNDECODED, MqttLink, payload_bytes
 from bridge.mqtt.mirror import PATTERNS, Mirror
 from bridge.mqtt.topics import Topics
 
@@ -53,10 +53,12 @@ class MirrorFeed:
             link.subscribe(f"{topics.base}/{pattern}", self._from_bus)
         link.on_retained.append(self._own)
 
-    async def _own(self, topic: str, data: bytes) -> None:
+    async def _own(self, topic: str, data: bytes, doc: Any) -> None:
         relative = "/".join(self._topics.split(topic))
         if self._owns(relative.split("/")):
-            await self._take(relative, json.loads(data) if data else None)
+            if doc is UNDECODED:
+                doc = json.loads(data) if data else None
+            await self._take(relative, doc, data)
 
     async def _from_bus(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)
@@ -82,10 +84,10 @@ class MirrorFeed:
             return
         if self._accept is not None and not self._accept(relative, doc):
             return
-        await self._take(relative, doc)
+        await self._take(relative, doc, data or None)
 
-    async def _take(self, relative: str, doc: Any) -> None:
-        self._mirror.update(relative, doc)
+    async def _take(self, relative: str, doc: Any, raw: bytes | None = None) -> None:
+        self._mirror.update(relative, doc, raw)
         if self._taken is not None:
             await self._taken(relative, doc)
 

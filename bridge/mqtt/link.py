@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -31,7 +32,10 @@ RETRY_PAUSE_S = 0.05  # between two attempts of one publish while the link recov
 SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 Handler = Callable[[aiomqtt.Message], Awaitable[None] | None]
-RetainedHook = Callable[[str, bytes], Awaitable[None]]
+# Told of each retained publish: its topic, its bytes, and the document they encode when the
+# publisher handed it over (else UNDECODED: the hook decodes the bytes if it needs them).
+RetainedHook = Callable[[str, bytes, Any], Awaitable[None]]
+UNDECODED: Any = object()
 
 
 class BrokerUnreachable(Exception):
@@ -131,16 +135,25 @@ class MqttLink:
             ) from None
 
     async def publish(
-        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        doc: Any = UNDECODED,
     ) -> None:
-        """Publish, waiting for the link (and retrying after a reconnect) as long as it takes."""
+        """Publish, waiting for the link (and retrying after a reconnect) as long as it takes.
+
+        ``doc`` is the document ``payload`` encodes, where the caller has it: this process's
+        own hooks take it as it is instead of decoding the payload again."""
         data = payload.encode() if isinstance(payload, str) else payload
         if retain:
             self._retained[topic] = (data, qos)
         self._remember(topic, data)
         if retain:
             for hook in self.on_retained:
-                await hook(topic, data)
+                await hook(topic, data, doc)
         while True:
             await self.connected.wait()
             client = self._client

@@ -60,11 +60,28 @@ class Frame:
     data: str  # JSON: {"topic", "kind", "payload", "t"}
 
 
-def frame(topic: str, payload: Any, t: float | None = None) -> Frame:
-    """``payload`` on ``topic``; ``t`` (default now) is the server's clock, for countdowns."""
+def frame(topic: str, payload: Any, t: float | None = None, raw: str | None = None) -> Frame:
+    """``payload`` on ``topic``; ``t`` (default now) is the server's clock, for countdowns.
+
+    ``raw`` is ``payload`` already encoded as JSON on one line (as it came or went on the
+    bus): it goes into the frame as it is, instead of being encoded again."""
     stamp = round(time.time() if t is None else t, 3)
-    doc = {"topic": topic, "kind": kind_of(topic), "payload": payload, "t": stamp}
-    return Frame(topic, kind_of(topic), json.dumps(doc, separators=(",", ":")))
+    kind = kind_of(topic)
+    if raw is None:
+        doc = {"topic": topic, "kind": kind, "payload": payload, "t": stamp}
+        return Frame(topic, kind, json.dumps(doc, separators=(",", ":")))
+    head = json.dumps({"topic": topic, "kind": kind}, separators=(",", ":"))
+    return Frame(topic, kind, f'{head[:-1]},"payload":{raw},"t":{json.dumps(stamp)}}}')
+
+
+def one_line(raw: bytes | None) -> str | None:
+    """``raw`` as text where it can stand in a frame as it is (UTF-8, on one line)."""
+    if raw is None or b"\n" in raw or b"\r" in raw:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class MirrorClient:
@@ -111,26 +128,33 @@ class Mirror:
         self, *, stall_s: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.latest: dict[str, Any] = {}
+        self._raw: dict[str, str] = {}  # the latest payloads' JSON, where it was at hand
         self._clock = clock
         self._clients: set[MirrorClient] = set()
         self._stall = stall_s
         self.dropped = 0  # clients dropped for not reading
 
-    def update(self, topic: str, payload: Any) -> None:
-        """A message arrived on ``topic`` (relative to the base); None clears it."""
+    def update(self, topic: str, payload: Any, raw: bytes | None = None) -> None:
+        """A message arrived on ``topic`` (relative to the base); None clears it. ``raw`` is
+        the message's JSON as it came (or went), used as it is where it can be."""
+        text = None if payload is None else one_line(raw)
         if payload is None:
             self.latest.pop(topic, None)
         else:
             self.latest[topic] = payload
-        if not self._clients:
-            return
-        item = frame(topic, payload)
+        if text is None:
+            self._raw.pop(topic, None)
+        else:
+            self._raw[topic] = text
+        item: Frame | None = None  # made once, and only if a client wants it
         now = self._clock()
         for client in list(self._clients):
             if client.waiting_since is not None and now - client.waiting_since > self._stall:
                 self._drop(client)
                 continue
-            client.put(item, now)
+            if client.wants(topic):
+                item = item or frame(topic, payload, raw=text)
+                client.put(item, now)
 
     def join(self, prefixes: Iterable[str] = (), *, technician: bool = False) -> MirrorClient:
         """A new client, primed with the latest message of every topic it wants."""
@@ -138,7 +162,7 @@ class Mirror:
         now = self._clock()
         for topic, payload in self.latest.items():
             if client.wants(topic):
-                client.put(frame(topic, payload), now)
+                client.put(frame(topic, payload, raw=self._raw.get(topic)), now)
         self._clients.add(client)
         return client
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import msgspec
 
 from bridge.event.votes import PUBLISHED, Decision, Record
 from bridge.mqtt.link import MqttLink, payload_bytes
@@ -91,6 +92,10 @@ class VotePublisher:
         self.sent = 0
         self.resends = 0
         self.bad_acks = 0
+        # A tally in this process: told of each part as it is sent, with its cover
+        # ``(bridge, lo, hi, part, parts)``, so that it need not decode the bus's copy.
+        self.local_sink: Callable[[list[Record], tuple[str, int, int, int, int]], None] | None
+        self.local_sink = None
         link.subscribe(topics.bridge_acked(bridge_id), self._on_acked)
         link.subscribe(topics.tally_state, self._on_tally)
 
@@ -272,7 +277,9 @@ class VotePublisher:
             "dup": duplicates,
             "presses": [r.to_wire() for r in chunk],
         }
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = msgspec.json.encode(payload)
+        if self.local_sink is not None:
+            self.local_sink(chunk, (self._bridge, cover[0], cover[1], part, parts))
         await self._link.publish(self._topics.rx_votes(receiver), data, qos=1)
         self.batches += 1
         self.sent += len(chunk)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import COUNTABLE, Decision, Record
@@ -118,6 +120,13 @@ class BridgeCore:
         self.status: dict[str, ReceiverStatus] = {}
         self.handsets: dict[str, HandsetHealth] = {}
         self._handsets_changed = False
+        # The handset table's entries as last published, and the handsets changed since.
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._stale: set[str] = set()
+        self._flagged: set[str] = set()  # handsets with flags in the last table
+        # Told of each handset table as it is published: this process's tally and desk take
+        # it here instead of decoding their own message from the bus.
+        self.table_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
@@ -209,6 +218,7 @@ class BridgeCore:
             self._heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
             if rec.decision is Decision.UNKNOWN_HANDSET:
                 self.handsets[event.handset].held += 1
+                self._stale.add(event.handset)
         elif isinstance(event, Presence):
             handset = self.aliases.resolve(event.handset)
             self.watch.heard(handset, event.receiver, event.t, event.rssi, event.battery)
@@ -305,26 +315,37 @@ class BridgeCore:
             health.rssi = rssi
         if battery is not None:
             health.battery = battery
+        self._stale.add(handset)
         self._handsets_changed = True
 
     def handsets_document(self) -> dict[str, Any]:
         """Every handset heard this session, with its flags, and the receivers' flags, as
         published on ``.../handsets``."""
+        # Only the entries of handsets heard since the last table, and of those whose flags
+        # may have changed, are made again: a table of 50,000 handsets is published every
+        # second while they vote.
+        flagged = set(self.watch.handsets)
+        stale, self._stale = self._stale | flagged | self._flagged, set()
+        self._flagged = flagged
+        entries = self._entries
+        for handset in stale:
+            h = self.handsets.get(handset)
+            if h is None:
+                entries.pop(handset, None)
+                continue
+            entries[handset] = {
+                "rx": h.receiver,
+                "last": round(h.last_heard, 3),
+                "presses": h.presses,
+                "held": h.held,
+                "rssi": h.rssi,
+                "bat": h.battery,
+                "flags": self.watch.flags_of(handset),
+            }
         return {
             "bridge": self.bridge_id,
             "t": round(self._clock(), 3),
-            "handsets": {
-                h.handset: {
-                    "rx": h.receiver,
-                    "last": round(h.last_heard, 3),
-                    "presses": h.presses,
-                    "held": h.held,
-                    "rssi": h.rssi,
-                    "bat": h.battery,
-                    "flags": self.watch.flags_of(h.handset),
-                }
-                for h in self.handsets.values()
-            },
+            "handsets": dict(entries),
             "receivers": self.watch.document()["receivers"],
         }
 
@@ -350,9 +371,10 @@ class BridgeCore:
             if not (self._handsets_changed or self.watch.changed):
                 continue
             self._handsets_changed = self.watch.changed = False
-            await self._link.publish(
-                topic, json.dumps(self.handsets_document()), qos=1, retain=True
-            )
+            doc = self.handsets_document()
+            for listener in self.table_listeners:
+                listener(doc)
+            await self._link.publish(topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc)
 
     # Supervision.
 

@@ -142,7 +142,10 @@ class FaultWatch:
         if heard is None:
             heard = self._heard[handset] = deque(maxlen=self._keep)
         heard.append(_Sighting(t, receiver, rssi))
-        recent = sum(1 for x in heard if t - x.t <= s.stuck_window_s)
+        if len(heard) <= s.stuck_max_frames:
+            recent = 0  # too few sightings kept to be stuck: no need to count them
+        else:
+            recent = sum(1 for x in heard if t - x.t <= s.stuck_window_s)
         if recent > s.stuck_max_frames:
             self._raise(
                 self.handsets,
@@ -224,7 +227,8 @@ class FaultWatch:
     # Reading.
 
     def flags_of(self, handset: str) -> list[dict[str, Any]]:
-        return [f.to_json() for f in self.handsets.get(handset, {}).values()]
+        flags = self.handsets.get(handset)
+        return [f.to_json() for f in flags.values()] if flags else []
 
     def document(self) -> dict[str, Any]:
         """Every raised flag, by handset and by receiver."""

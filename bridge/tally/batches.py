@@ -9,12 +9,13 @@ shapes the journal gives them and whose ids do not leap ahead of what that bridg
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeGuard
+
+import msgspec
 
 from bridge.event.votes import PUBLISHED, Record
 from bridge.mqtt.guard import Rejected
@@ -76,8 +77,8 @@ class BatchCheck:
         if len(data) > self.max_bytes:
             raise Rejected("too large", f"{len(data)} bytes over bus.max_message_bytes")
         try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            doc = msgspec.json.decode(data)
+        except msgspec.DecodeError as exc:
             raise Rejected("malformed", f"not JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise Rejected("malformed", "not a JSON object")

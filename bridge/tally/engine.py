@@ -34,7 +34,7 @@ from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 from bridge.tally.batches import BatchCheck
 from bridge.tally.count import RoundTally, Seating, SeatingPlan
-from bridge.tally.ledger import Ledger
+from bridge.tally.ledger import Ledger, Token
 from bridge.tally.receipts import Receipts
 from bridge.tally.results import EventRecords
 
@@ -59,8 +59,12 @@ class TallyEngine:
         guard: BusGuard | None = None,
         desk_on_bus: bool = True,
         max_revision_jump: int = 10000,
+        local_bridge: str | None = None,
     ) -> None:
         self._link = link
+        # The bridge in this process: its batches come from its publisher (take_local), and
+        # their copies on the bus, this process's own messages, are not decoded again.
+        self._local_bridge = local_bridge
         self.receipts = receipts or Receipts(link, topics)
         self._topics = topics
         self._interval = interval_s
@@ -157,12 +161,19 @@ class TallyEngine:
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         try:
-            doc = json.loads(payload_bytes(message))
+            data = payload_bytes(message)
+            if self._link.sent(str(message.topic), data):
+                return  # this process's own bridge: taken as it was published (take_table)
+            doc = json.loads(data)
             handsets = set(doc["handsets"])
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
             return
         self.hear(handsets)
+
+    def take_table(self, doc: dict[str, Any]) -> None:
+        """A handset table this process's own bridge publishes, before it goes out."""
+        self.hear(doc["handsets"])
 
     def hear(self, handsets: Iterable[str]) -> None:
         """Handsets a bridge has heard (pressed or pinged): turnout counts them."""
@@ -205,8 +216,11 @@ class TallyEngine:
     def _on_votes(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)
         try:
+            data = _data(message)
+            if self._local_bridge is not None and self._link.sent(topic, data):
+                return  # taken from this process's own publisher (take_local)
             levels = self._topics.split(topic)
-            batch = self.check.check(topic, levels[1] if len(levels) == 3 else "", _data(message))
+            batch = self.check.check(topic, levels[1] if len(levels) == 3 else "", data)
         except Rejected as exc:
             self.bad_batches += 1
             self.guard.reject(topic, exc)
@@ -219,6 +233,12 @@ class TallyEngine:
         self._last_batch[key] = max(batch.number, last or 0)
         self.apply(batch.records, batch.bridge)
         self.receipts.received(batch.bridge, batch.records, batch.token)
+
+    def take_local(self, records: list[Record], token: Token) -> None:
+        """A part of a cycle this process's own bridge is sending: its records were counted
+        as the journal committed them (:meth:`apply`); here the cycle's cover is taken."""
+        self.batches += 1
+        self.receipts.received(token[0], records, token)
 
     def apply(self, records: list[Record], source: str = "") -> None:
         """Count records from one bridge."""
@@ -319,7 +339,8 @@ class TallyEngine:
         if not self.receipts.active:
             return
         doc = {**doc, "epoch": self.receipts.epoch}
-        await self._link.publish(topic, json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
+        data = json.dumps(doc, separators=(",", ":"))
+        await self._link.publish(topic, data, qos=1, retain=True, doc=doc)
         for listener in self.listeners:
             listener(kind, doc)
 
