@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
-from bridge.mqtt.mirror import Mirror
+import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.mqtt.mirror import Mirror, frame, one_line
 
 
 class Clock:
@@ -56,3 +60,47 @@ async def test_a_client_that_stops_reading_is_dropped() -> None:
     for n in range(1000):
         mirror.update("round/q1/tally", {"n": n})
     assert [json.loads(f.data)["payload"] for f in await slow.next()] == [{"n": 999}]
+
+
+@given(
+    payload=st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    ).filter(lambda p: p is not None),
+    topic=st.sampled_from(["round/q1/tally", "bridge/b1/handsets", "agenda"]),
+)
+def test_a_frame_made_from_the_json_at_hand_is_the_frame_made_from_the_payload(
+    payload: object, topic: str
+) -> None:
+    # As this process publishes (one line, UTF-8); JSON has no infinities to compare.
+    raw = msgspec.json.encode(payload)
+    text = one_line(raw)
+    assert text is not None
+    made, reused = frame(topic, payload, t=1.5), frame(topic, payload, t=1.5, raw=text)
+    assert json.loads(reused.data) == json.loads(made.data)
+    assert (reused.topic, reused.kind) == (made.topic, made.kind)
+    assert not {"\n", "\r"} & set(reused.data)  # one SSE data line
+
+
+def test_json_on_several_lines_is_not_used_as_it_is() -> None:
+    assert one_line(b'{\n "voters": 3\n}') is None
+    assert one_line(b'{"a":"\xff"}') is None  # not UTF-8
+    assert one_line(b'{"voters":3}') == '{"voters":3}'
+
+
+async def test_no_frame_is_made_for_a_topic_no_client_wants() -> None:
+    mirror = Mirror()
+    display = mirror.join(["round/"])
+    mirror.update("bridge/b1/handsets", {"handsets": {}}, b'{"handsets":{}}')
+    mirror.update("round/q1/tally", {"voters": 1}, b'{"voters":1}')
+    [only] = await display.next()
+    assert only.topic == "round/q1/tally"
+    assert json.loads(only.data)["payload"] == {"voters": 1}
+    late = mirror.join(technician=True)  # primed from the JSON kept with each topic
+    primed = {f.topic: json.loads(f.data)["payload"] for f in await late.next()}
+    assert primed == {"bridge/b1/handsets": {"handsets": {}}, "round/q1/tally": {"voters": 1}}

@@ -6,6 +6,7 @@ battery), and 220 delegates voting normally raising none on any of them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,3 +218,43 @@ async def test_a_held_press_the_technician_vouches_for_is_decided_then(tmp_path:
     assert [r.decision for r in records if r.handset == victim][-1] is Decision.CHANGED
     assert Decision.SUSPECT in {r.decision for r in records}
     assert b.flags() == {}
+
+
+async def test_the_handset_table_made_piecemeal_equals_one_made_whole(tmp_path: Path) -> None:
+    """Entries are made again only for handsets heard since the last table and for those
+    whose flags may have changed: at every tick the table is what a whole rebuild gives,
+    through a key held down, its flag raised, and the technician clearing it."""
+
+    def whole(b: Any) -> dict[str, Any]:
+        return {
+            h.handset: {
+                "rx": h.receiver,
+                "last": round(h.last_heard, 3),
+                "presses": h.presses,
+                "held": h.held,
+                "rssi": h.rssi,
+                "bat": h.battery,
+                "flags": b.core.watch.flags_of(h.handset),
+            }
+            for h in b.core.handsets.values()
+        }
+
+    handsets = ids("arsrx", 40, seed=21)
+    stuck = handsets[0]
+    async with PtyEndpoint() as endpoint, bridge(tmp_path) as b:
+        air = air_for("arsrx", seed=22)
+        b.listen("rx1", "arsrx", simulator("arsrx", endpoint, air))
+        air.load(Audience(handsets, seed=23).plan("ABCD", duration_s=10, change_rate=0.3))
+        air.jam(stuck, "C", at=2.0)
+        ticks = 0
+        for second in range(1, 16):
+            b.play(second)
+            assert b.core.handsets_document()["handsets"] == whole(b), f"at {second} s"
+            ticks += 1
+        assert b.flags() == {stuck: ["stuck"]}
+        assert b.core.handsets_document()["handsets"][stuck]["flags"][0]["kind"] == "stuck"
+        assert b.core.watch.clear(stuck)
+        table = b.core.handsets_document()["handsets"]
+        assert table == whole(b)
+        assert table[stuck]["flags"] == []
+    assert ticks == 15
