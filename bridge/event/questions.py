@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 LETTERS = "ABCDEFGHIJ"
 DIGITS = "1234567890"  # keypad order: 1 is the first option, 0 the tenth
 DEFAULT_RANK_WEIGHTS = (10.0, 9.0, 8.0)
+MAX_SCORED = 4096  # distinct answers whose points are kept (each an ordering of keys)
 MAX_OPTIONS = 12  # ten answer keys, plus room for keys such as TurningPoint's "?"
 
 
@@ -156,11 +158,21 @@ class Question(BaseModel):
             picks = [*before, chosen[0]] if len(before) < limit else chosen
         return "".join(sorted(picks)) if self.kind is Kind.MULTI else "".join(picks)
 
-    def points(self, answer: str) -> dict[str, float]:
-        """What ``answer`` adds to each option's count."""
-        if self.kind is Kind.RANKING:
-            return {key: self.weights[i] for i, key in enumerate(answer)}
-        return dict.fromkeys(answer, 1.0)
+    @functools.cached_property
+    def point_table(self) -> dict[str, Mapping[str, float]]:
+        return {}  # answer -> its points, filled as answers come (a few dozen at most)
+
+    def points(self, answer: str) -> Mapping[str, float]:
+        """What ``answer`` adds to each option's count (scored once per distinct answer)."""
+        known = self.point_table.get(answer)
+        if known is None:
+            if self.kind is Kind.RANKING:
+                known = {key: self.weights[i] for i, key in enumerate(answer)}
+            else:
+                known = dict.fromkeys(answer, 1.0)
+            if len(self.point_table) < MAX_SCORED:
+                self.point_table[answer] = known
+        return known
 
     # Results.
 

@@ -230,8 +230,10 @@ class RoundTally:
         voters = len(book)
         # Turnout by participant, tables, segments and groups go through every voter's answer:
         # only with a roster (or pseudonyms) to go by, since a snapshot follows every change
-        # and an audience can be 50,000 strong. Without either, no voter is a participant.
-        answers = self.answers() if self.seating is not None or state.anonymous else {}
+        # and an audience can be 50,000 strong. Without either (or with a roster nobody was
+        # ever paired in), no voter is a participant.
+        seated = self.seating is not None and bool(self.seating.ledger.pairings)
+        answers = self.answers() if seated or state.anonymous else {}
         summary = question.summarise(self.counts, voters)
         paired = self.seating.paired if self.seating is not None else 0
         # Turnout of the delegates counts the participants who voted (a handset they held
