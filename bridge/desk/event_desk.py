@@ -234,11 +234,15 @@ class EventDesk:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
 
-    def take_table(self, doc: dict[str, Any]) -> None:
-        """A bridge's handset table, from the bus or from this process's own bridge;
-        malformed: ValueError, TypeError, KeyError or AttributeError, and nothing taken."""
+    def take_table(self, doc: dict[str, Any], changed: set[str] | None = None) -> None:
+        """A bridge's handset table, from the bus or from this process's own bridge (which
+        names the handsets whose entries ``changed`` since its last one: only those are
+        looked at); malformed: ValueError, TypeError, KeyError or AttributeError."""
         table = doc["handsets"]
-        pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in table.items()]
+        entries = (
+            table.items() if changed is None else ((h, table[h]) for h in changed if h in table)
+        )
+        pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in entries]
         for handset, presses, last in pressed:
             if presses > self._presses_seen.get(handset, 0):
                 self._presses_seen[handset] = presses

@@ -124,9 +124,11 @@ class BridgeCore:
         self._entries: dict[str, dict[str, Any]] = {}
         self._stale: set[str] = set()
         self._flagged: set[str] = set()  # handsets with flags in the last table
-        # Told of each handset table as it is published: this process's tally and desk take
-        # it here instead of decoding their own message from the bus.
-        self.table_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._untold: set[str] = set()  # handsets whose entries changed since the last publish
+        # Told of each handset table as it is published, with the handsets whose entries
+        # changed since the last one: this process's tally and desk take it here instead of
+        # decoding their own message from the bus.
+        self.table_listeners: list[Callable[[dict[str, Any], set[str]], None]] = []
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
@@ -327,6 +329,7 @@ class BridgeCore:
         flagged = set(self.watch.handsets)
         stale, self._stale = self._stale | flagged | self._flagged, set()
         self._flagged = flagged
+        self._untold |= stale
         entries = self._entries
         for handset in stale:
             h = self.handsets.get(handset)
@@ -372,8 +375,9 @@ class BridgeCore:
                 continue
             self._handsets_changed = self.watch.changed = False
             doc = self.handsets_document()
+            changed, self._untold = self._untold, set()
             for listener in self.table_listeners:
-                listener(doc)
+                listener(doc, changed)
             await self._link.publish(topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc)
 
     # Supervision.

@@ -171,9 +171,10 @@ class TallyEngine:
             return
         self.hear(handsets)
 
-    def take_table(self, doc: dict[str, Any]) -> None:
-        """A handset table this process's own bridge publishes, before it goes out."""
-        self.hear(doc["handsets"])
+    def take_table(self, doc: dict[str, Any], changed: set[str]) -> None:
+        """A handset table this process's own bridge publishes, before it goes out:
+        ``changed`` names every handset heard since the last one."""
+        self.hear(changed)
 
     def hear(self, handsets: Iterable[str]) -> None:
         """Handsets a bridge has heard (pressed or pinged): turnout counts them."""
