@@ -77,7 +77,10 @@ class FaultWatch:
         self.raised: Counter[str] = Counter()  # flags raised since start, by kind
         self.changed = False  # a flag was raised or dropped since the bridge last published
         self.held: dict[str, Press] = {}  # the latest press held as suspect, by handset
-        self._heard: dict[str, deque[_Sighting]] = {}
+        # The latest sightings of each handset, oldest first, at most ``_keep``: a list, not a
+        # deque, as a deque takes a 64-slot block even for the two or three sightings most
+        # handsets have (50,000 handsets: 40 MB against 10).
+        self._heard: dict[str, list[_Sighting]] = {}
         # Enough sightings to count past either threshold within its window.
         self._keep = max(MIN_HEARD, settings.stuck_max_frames + 1, settings.jam_min_frames)
         self._seq: dict[str, int] = {}
@@ -140,8 +143,10 @@ class FaultWatch:
         s = self.settings
         heard = self._heard.get(handset)
         if heard is None:
-            heard = self._heard[handset] = deque(maxlen=self._keep)
+            heard = self._heard[handset] = []
         heard.append(_Sighting(t, receiver, rssi))
+        if len(heard) > self._keep:
+            del heard[0]
         if len(heard) <= s.stuck_max_frames:
             recent = 0  # too few sightings kept to be stuck: no need to count them
         else:
