@@ -35,9 +35,17 @@ def health_report(service: Service) -> dict[str, Any]:
             "lost": service.link.lost,
             "last_lost": list(service.link.last_lost) if service.link.last_lost else None,
             "heartbeat": service.heartbeat.report(),
+            # Subscriptions the broker refused on this connection, asked for again until
+            # granted (nothing arrives on them meanwhile), and refusals in all.
+            "missing": sorted(service.link.missing),
+            "refused": service.link.refused,
         },
     }
-    ok = service.link.connected.is_set() and service.heartbeat.degraded is None
+    ok = (
+        service.link.connected.is_set()
+        and service.heartbeat.degraded is None
+        and not service.link.missing
+    )
     critical = False
     warnings: list[str] = []
     if service.core is not None and service.journal is not None and service.publisher is not None:

@@ -30,7 +30,7 @@ from bridge.clock import Clock, SystemClock
 from bridge.desk.controller import RoundController
 from bridge.desk.event_desk import EventDesk
 from bridge.desk.requests import RequestHandler
-from bridge.desk.store import EventStore
+from bridge.desk.store import BUS_ROSTER, EventStore
 from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.event.votes import PUBLISHED, Record
@@ -39,7 +39,7 @@ from bridge.mqtt.broker import EmbeddedBroker, embedded_broker
 from bridge.mqtt.feed import MirrorFeed
 from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.heartbeat import Heartbeat
-from bridge.mqtt.link import MqttLink, link_from_settings, payload_bytes
+from bridge.mqtt.link import BrokerUnreachable, MqttLink, link_from_settings, payload_bytes
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.topics import Topics
 from bridge.press.anonymity import RoundKeys
@@ -324,18 +324,19 @@ class Service:
             self.store.open()
         if "bridge" in self.roles:
             await self._check_receivers()
+        self._restore_roster()
         self._spawn(self.link.run(), "mqtt")
-        await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+        if self._resumes_without_broker():
+            # A bridge of its own restarted mid-event has the rounds (and the roster) it was
+            # last given in its own file: it reads its receivers without waiting for the broker,
+            # which can take long (a NATS cluster short of a node takes half a minute to accept
+            # a connection and its subscriptions). What it journals meanwhile is sent once the
+            # link is up, and the broker's retained state is taken as it arrives.
+            self._spawn(self._meet_broker(), "broker")
+        else:
+            await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+            await self._meet_broker()
         self.heartbeat.start()
-        self.anonymous_broker = await self.link.accepts_anonymous()
-        if self.anonymous_broker:
-            log.warning(
-                "the MQTT broker %s:%d lets anonymous clients in: anyone who reaches it can "
-                "read the bus and publish on it; give it users and ACLs "
-                "(arsbridge broker-config, docs/operations.md)",
-                self.link.host,
-                self.link.port,
-            )
         if self.desk is not None:
             await self.desk.start()
             for state in self.desk.controller.all():  # rounds as they were before a restart
@@ -345,7 +346,10 @@ class Service:
         if self.core is not None and self.desk is None:
             await self._learn_rounds()
         if self.core is not None and self.publisher is not None:
-            await self._publish_bridge_state("online")
+            if self.link.connected.is_set():
+                await self._publish_bridge_state("online")
+            else:  # retained: published once the link is up
+                self._spawn(self._publish_bridge_state("online"), "bridge-state")
             self.core.restore_handsets()
             self.publisher.start_from_journal()
             self._spawn(self.publisher.run(), "publisher")
@@ -369,6 +373,45 @@ class Service:
             self._spawn(self.lease.run(), "lease")
         self._spawn(self._publish_states(), "round-states")
         log.info("arsbridge %s running roles %s", VERSION, ", ".join(sorted(self.roles)))
+
+    def _resumes_without_broker(self) -> bool:
+        """A bridge of its own whose file holds the event's rounds: a restart mid-event."""
+        return (
+            self.core is not None
+            and self.desk is None
+            and self.store is not None
+            and bool(self.store.rounds())
+        )
+
+    async def _meet_broker(self) -> None:
+        """Once the link is up: say whether the broker lets anonymous clients in."""
+        if not self.link.connected.is_set():
+            try:
+                await self.link.wait_connected(self.settings.mqtt.connect_timeout_s)
+            except BrokerUnreachable as exc:
+                log.warning("%s; journaling meanwhile, sending once it answers", exc)
+                await self.link.connected.wait()
+        self.anonymous_broker = await self.link.accepts_anonymous()
+        if self.anonymous_broker:
+            log.warning(
+                "the MQTT broker %s:%d lets anonymous clients in: anyone who reaches it can "
+                "read the bus and publish on it; give it users and ACLs "
+                "(arsbridge broker-config, docs/operations.md)",
+                self.link.host,
+                self.link.port,
+            )
+
+    def _restore_roster(self) -> None:
+        """A bridge of its own: the roster the bus last gave it, until the bus gives one."""
+        if self.store is None or self.desk is not None or self.core is None:
+            return
+        kept = self.store.document(BUS_ROSTER)
+        if kept is None:
+            return
+        try:
+            self._seating_changed(json.loads(kept))
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            log.warning("ignoring the kept roster: %s", exc)
 
     async def _check_receivers(self) -> None:
         for i, receiver in self._required:
@@ -555,11 +598,16 @@ class Service:
 
     # The roster, as bridges (paired-only rounds) and the tally (segments, tables) see it.
 
-    def _on_roster(self, message: aiomqtt.Message) -> None:
+    async def _on_roster(self, message: aiomqtt.Message) -> None:
         try:
-            self._seating_changed(json.loads(payload_bytes(message)))
+            doc = json.loads(payload_bytes(message))
+            self._seating_changed(doc)
         except (ValueError, TypeError, AttributeError, IndexError) as exc:
             log.warning("ignoring malformed roster on %s: %s", message.topic, exc)
+            return
+        if self.store is not None and self.core is not None:
+            # Kept for a restart, which reads receivers before the broker answers.
+            await self.store.save_document(BUS_ROSTER, json.dumps(doc))
 
     def _seating_changed(self, doc: dict[str, Any]) -> None:
         self.seats = SeatingPlan(doc)

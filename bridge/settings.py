@@ -81,6 +81,13 @@ class MqttSettings(Section):
     # (a session taken over, a broker that stopped delivering) the link is reconnected.
     heartbeat_s: float = Field(5.0, ge=0.05, le=300)
     heartbeat_misses: int = Field(3, ge=1, le=100)
+    # A subscription the broker refuses (an ACL, a NATS cluster short of a node) is asked
+    # for again on the same connection after resubscribe_min_s, at doubling intervals up to
+    # resubscribe_max_s; a connection still lacking one after resubscribe_give_up_s is
+    # dropped for the next node.
+    resubscribe_min_s: float = Field(0.5, gt=0, le=60)
+    resubscribe_max_s: float = Field(5.0, gt=0, le=600)
+    resubscribe_give_up_s: float = Field(120.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod

@@ -37,6 +37,16 @@ class ServiceCollector(Collector):
             "arsbridge_mqtt_connects", "connections made to the broker", value=svc.link.connects
         )
         yield GaugeMetricFamily(
+            "arsbridge_mqtt_subscriptions_missing",
+            "subscriptions the broker refused on this connection, asked for again until granted",
+            value=len(svc.link.missing),
+        )
+        yield CounterMetricFamily(
+            "arsbridge_mqtt_subscriptions_refused",
+            "subscriptions the broker refused or left unanswered",
+            value=svc.link.refused,
+        )
+        yield GaugeMetricFamily(
             "arsbridge_stream_clients",
             "browsers following the live state",
             value=svc.mirror.clients,

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS audit (
 AGENDA = "agenda"
 ROSTER = "roster"
 PAIRINGS = "pairings"  # the pairing history, bridge.event.pairing.PairingLedger as JSON
+BUS_ROSTER = "bus/roster"  # a bridge of its own: the last roster the bus gave it, for a restart
 
 
 class EventStore:

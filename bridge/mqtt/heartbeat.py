@@ -4,7 +4,9 @@ A connection can look up (no error, keepalives answered) and still deliver nothi
 broker dropped its subscriptions when another client took its session over, say. Every
 ``interval_s`` the link publishes a numbered beat on ``{base}/link/{client_id}`` and
 subscribes to it; when ``misses`` beats in a row have not come back, the link is reported
-degraded and reconnected (which subscribes again).
+degraded and reconnected (which subscribes again). While the broker refuses the beat's own
+subscription, the link is already asking for it again (:attr:`MqttLink.missing`): no beat
+could come back, so none is sent or counted, and the link is not reconnected for it.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class Heartbeat:
 
     def _beat(self) -> None:
         self._timer = self._clock.call_at(self._clock.time() + self._interval, self._beat)
-        if not self._link.connected.is_set():
-            self.heard = self.sent  # a new connection starts counting again
+        if not self._link.connected.is_set() or self.topic in self._link.missing:
+            self.heard = self.sent  # a new connection (or subscription) starts counting again
             return
         missing = self.sent - self.heard
         if missing >= self._misses:

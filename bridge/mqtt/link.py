@@ -4,6 +4,13 @@
 backoff, resubscribes, republishes every retained message it has published (brokers without
 persistence lose them on restart), and makes :meth:`MqttLink.publish` wait for the link
 instead of failing while the broker is away, so QoS 1 batches are delivered late, not lost.
+
+A broker may refuse a subscription (SUBACK 0x80) on a connection it otherwise serves: an ACL
+that denies the topic, or NATS, whose QoS 1 subscriptions are JetStream consumers that it
+fails to create within 4 s while its cluster is short of a node. Each refused subscription
+is named in the log and in :attr:`MqttLink.missing`, and asked for again on the same
+connection, at growing intervals, until the broker grants it; a connection that still lacks
+one after ``resubscribe_give_up_s`` is dropped for the next node.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import random
 import socket
 import time
@@ -93,6 +101,9 @@ class MqttLink:
         alternates: tuple[BrokerAddress, ...] = (),
         echo_memory: int = 10000,
         tls: aiomqtt.TLSParameters | None = None,
+        resubscribe_min_s: float = 0.5,
+        resubscribe_max_s: float = 5.0,
+        resubscribe_give_up_s: float = 120.0,
     ) -> None:
         self.host, self.port = host, port
         # The nodes of a cluster: a lost or refused connection moves on to the next one.
@@ -105,6 +116,8 @@ class MqttLink:
         self._keepalive = keepalive_s
         self._timeout = timeout_s
         self._backoff = (reconnect_min_s, reconnect_max_s)
+        self._resubscribe = (resubscribe_min_s, resubscribe_max_s)
+        self._give_up_s = resubscribe_give_up_s
         self._handlers: list[tuple[str, Handler]] = []
         self._retained: dict[str, tuple[bytes, int]] = {}
         # Digests of what this link published lately: its own echoes from the broker are told
@@ -118,6 +131,10 @@ class MqttLink:
         self.published = 0
         self.lost = 0  # connections that ended other than by stopping the service
         self.last_lost: tuple[float, str] | None = None  # when (epoch s) and why
+        # Subscriptions the broker refused on this connection (pattern: since when, epoch s);
+        # they are asked for again until granted, and nothing arrives on them meanwhile.
+        self.missing: dict[str, float] = {}
+        self.refused = 0  # subscriptions refused by the broker (or unanswered), in all
         self._restart = asyncio.Event()
 
     def subscribe(self, pattern: str, handler: Handler) -> None:
@@ -226,8 +243,9 @@ class MqttLink:
                     socket_options=SOCKET_OPTIONS,
                 ) as client:
                     self._client = client
-                    for pattern, _ in self._handlers:
-                        await client.subscribe(pattern, qos=1)
+                    for pattern in self.patterns():
+                        if not await self._subscribe(client, pattern):
+                            self.missing.setdefault(pattern, time.time())
                     for topic, (data, qos) in list(self._retained.items()):
                         await client.publish(topic, data, qos=qos, retain=True)
                     self.connects += 1
@@ -251,11 +269,71 @@ class MqttLink:
             finally:
                 self.connected.clear()
                 self._client = None
+                self.missing.clear()  # a new connection subscribes to everything again
             if len(self._nodes) > 1:
                 self._node = (self._node + 1) % len(self._nodes)
                 self.host, self.port = self._nodes[self._node].host, self._nodes[self._node].port
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self._backoff[1])
+
+    def patterns(self) -> list[str]:
+        """The patterns subscribed to, each once, in the order they were registered."""
+        return list(dict.fromkeys(pattern for pattern, _ in self._handlers))
+
+    async def _subscribe(self, client: aiomqtt.Client, pattern: str) -> bool:
+        """Subscribe to ``pattern`` at QoS 1; False when the broker refused it or did not
+        answer in time (a lost connection raises)."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                granted = await client.subscribe(pattern, qos=1, timeout=math.inf)
+        except TimeoutError:
+            why = f"no answer within {self._timeout:g} s"
+        else:
+            # MQTT 3.1.1 grants a QoS (0-2) per filter, 0x80 refuses; paho gives reason codes.
+            codes = [code if isinstance(code, int) else code.value for code in granted]
+            if codes and all(code < 0x80 for code in codes):
+                if pattern in self.missing:
+                    del self.missing[pattern]
+                    log.info(
+                        "MQTT %s:%d granted the subscription to %s", self.host, self.port, pattern
+                    )
+                return True
+            why = f"refused ({', '.join(f'0x{code:02x}' for code in codes)})"
+        self.refused += 1
+        level = logging.DEBUG if pattern in self.missing else logging.WARNING
+        log.log(
+            level,
+            "MQTT %s:%d: subscription to %s %s; nothing arrives on it until the broker grants "
+            "it, asking again",
+            self.host,
+            self.port,
+            pattern,
+            why,
+        )
+        return False
+
+    async def _resubscribe_refused(self, client: aiomqtt.Client) -> None:
+        """Ask again for the subscriptions the broker refused on this connection, at growing
+        intervals, until it grants them all; restart the link (the next node) when one is
+        still refused after ``resubscribe_give_up_s``."""
+        if not self.missing:
+            return
+        delay = self._resubscribe[0]
+        while self.missing:
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, self._resubscribe[1])
+            for pattern in list(self.missing):
+                try:
+                    await self._subscribe(client, pattern)
+                except aiomqtt.MqttError:
+                    return  # the connection is lost: the run loop reconnects
+            if self.missing and time.time() - min(self.missing.values()) >= self._give_up_s:
+                self.restart(
+                    f"the broker refused the subscription to {', '.join(sorted(self.missing))} "
+                    f"for {self._give_up_s:g} s"
+                )
+                return
+        log.info("MQTT %s:%d: every subscription granted", self.host, self.port)
 
     def restart(self, reason: str) -> None:
         """Drop the connection and make a new one (a link that stopped delivering)."""
@@ -272,12 +350,13 @@ class MqttLink:
         self._restart.clear()
         reader = asyncio.create_task(self._read(client), name="mqtt-read")
         restart = asyncio.create_task(self._restart.wait(), name="mqtt-restart")
+        repair = asyncio.create_task(self._resubscribe_refused(client), name="mqtt-resubscribe")
         try:
             await asyncio.wait({reader, restart}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, restart):
+            for task in (reader, restart, repair):
                 task.cancel()
-            await asyncio.gather(reader, restart, return_exceptions=True)
+            await asyncio.gather(reader, restart, repair, return_exceptions=True)
         if reader.done() and not reader.cancelled() and (exc := reader.exception()):
             raise exc
         log.warning("MQTT link to %s:%d restarted: %s", self.host, self.port, self.last_lost)
@@ -348,6 +427,9 @@ def link_from_settings(
         alternates=alternates,
         echo_memory=settings.bus.echo_memory,
         tls=tls,
+        resubscribe_min_s=m.resubscribe_min_s,
+        resubscribe_max_s=m.resubscribe_max_s,
+        resubscribe_give_up_s=m.resubscribe_give_up_s,
     )
 
 

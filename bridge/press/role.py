@@ -441,9 +441,14 @@ class BridgeCore:
             "since": status.since,
             "error": status.error,
         }
-        await self._link.publish(
+        sent = self._link.publish(
             self._topics.rx_availability(status.name), json.dumps(payload), qos=1, retain=True
         )
+        if self._link.connected.is_set():
+            await sent
+        else:
+            # Retained, so the link sends it on connecting; the receiver is read meanwhile.
+            self._spawn(sent)
 
     async def _acknowledge(self, receiver: Receiver, press: Press, ack: Ack) -> None:
         try:
@@ -458,12 +463,13 @@ class BridgeCore:
             log.debug("poll state to %s not sent: %s", receiver.name, exc)
 
     async def close(self) -> None:
-        """Cancel the key timers at shutdown (a restart sets them again from the journal)."""
-        timers = list(self._key_timers.values())
+        """Cancel the key timers at shutdown (a restart sets them again from the journal), and
+        what still waits to reach a receiver that is closed or a broker that never came."""
+        pending = [*self._key_timers.values(), *self._tasks]
         self._key_timers.clear()
-        for task in timers:
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from firmware_sim.arsrx import ArsRxSimulator
 from firmware_sim.audience import Audience, make_handset_ids
@@ -86,11 +85,6 @@ def config(base: str, url: str, bridge: str, extra: str = "") -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="since the bus checks and heartbeats joined, the central tally sometimes stops "
-    "receiving one venue's batches after the NATS node is killed; under investigation",
-)
 async def test_two_venues_on_a_nats_cluster_lose_nothing(tmp_path: Path) -> None:
     plans = [
         Audience(make_handset_ids(110, "arsrx", seed=41 + i), seed=51 + i).plan(
@@ -182,9 +176,14 @@ async def test_two_venues_on_a_nats_cluster_lose_nothing(tmp_path: Path) -> None
                     )
 
                 await until(lambda: answered(0) and answered(1), "every voter's last press")
-                marks = [v.journaled()[0] for v in venues]
+
+                def marks() -> list[int]:
+                    # The journals as they stand: a restarted bridge may still be reading what
+                    # its receiver buffered while it was down (retransmissions, each a duplicate).
+                    return [v.journaled()[0] for v in venues]
+
                 await until(
-                    lambda: [acked1.get("upto"), acked2.get("upto")] == marks,
+                    lambda: [acked1.get("upto"), acked2.get("upto")] == marks(),
                     "the central tally holds every press of both venues",
                 )
                 r = await http.post(f"/api/v1/rounds/{ROUND}/close")
