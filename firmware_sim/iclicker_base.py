@@ -110,6 +110,11 @@ class EmulatedBase:
         self.delivered: list[Response] = []
         self.lcd_writes: list[tuple[float, int, str]] = []
         self.lost_at_power_off: list[Response] = []  # heard and acknowledged, never handed out
+        # Which response each delivered one is: the order in which the base logged it (a
+        # re-send of an earlier response has that response's number), across power cycles.
+        self.delivered_numbers: list[int] = []
+        self._logged = 0
+        self._numbers: dict[tuple[str, str, int], int] = {}  # (ID, key, index): its number
         self._boot()
 
     def _boot(self) -> None:
@@ -354,6 +359,7 @@ class EmulatedBase:
             latest = self._latest.get(tx.handset)
             if latest is None or latest.code != code:  # a v1 base logs a response once
                 self._records.append(PullRecord(code, id3))
+                self._log(tx.handset, tx.key, len(self._records) % 256)
                 self._latest[tx.handset] = ResponseSlot(code, id3, len(self._records) % 256)
             return None
         code = self._code(tx.handset, tx.key)
@@ -361,6 +367,7 @@ class EmulatedBase:
         if latest is not None and latest.code == code:
             return latest  # the same answer again: a retransmit keeps its index
         slot = ResponseSlot(code, id3, self._index)
+        self._log(tx.handset, tx.key, self._index)
         self._index = (self._index + 1) % 256
         self._latest[tx.handset] = slot
         self._history.append(slot)
@@ -374,10 +381,19 @@ class EmulatedBase:
 
     # Bookkeeping.
 
+    def _log(self, handset: str, key: str, index: int) -> None:
+        self._logged += 1
+        self._numbers[(iclicker_id(bytes.fromhex(handset[:6])), key, index)] = self._logged
+
     def _note_delivered(self, report: bytes, into: list[Response] | None = None) -> None:
         decoded = decode_report(report)
         if isinstance(decoded, VoteReport | PullReport):
-            (self.delivered if into is None else into).extend(decoded.responses())
+            responses = decoded.responses()
+            (self.delivered if into is None else into).extend(responses)
+            if into is None:
+                self.delivered_numbers.extend(
+                    self._numbers.get((r.handset, r.key, r.index), 0) for r in responses
+                )
 
     def _is_drained(self) -> bool:
         unread = len(self._records) - self._handed_out
