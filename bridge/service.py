@@ -251,7 +251,6 @@ class Service:
                 guard=self.guard,
                 desk_on_bus="api" not in self.roles,
                 max_revision_jump=s.bus.max_revision_jump,
-                local_bridge=s.bridge_id if "bridge" in self.roles else None,
             )
             if self.publisher is not None:
                 self.publisher.local_sink = self.tally.take_local

@@ -108,7 +108,7 @@ class EventDesk:
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
         self._presses_seen: dict[str, int] = {}
-        link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+        link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)  # take_table
 
     @property
     def agenda(self) -> Agenda | None:
@@ -227,10 +227,7 @@ class EventDesk:
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         """A bridge's handset table: a handset pressed anew may pair (see :meth:`heard`)."""
         try:
-            data = payload_bytes(message)
-            if self._link.sent(str(message.topic), data):
-                return  # this process's own bridge: taken as it was published (take_table)
-            self.take_table(json.loads(data))
+            self.take_table(json.loads(payload_bytes(message)))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
 

@@ -118,7 +118,7 @@ class MqttLink:
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._resubscribe = (resubscribe_min_s, resubscribe_max_s)
         self._give_up_s = resubscribe_give_up_s
-        self._handlers: list[tuple[str, Handler]] = []
+        self._handlers: list[tuple[str, Handler, bool]] = []  # (pattern, handler, own)
         self._retained: dict[str, tuple[bytes, int]] = {}
         # Digests of what this link published lately: its own echoes from the broker are told
         # from messages someone else wrote in its name.
@@ -137,9 +137,12 @@ class MqttLink:
         self.refused = 0  # subscriptions refused by the broker (or unanswered), in all
         self._restart = asyncio.Event()
 
-    def subscribe(self, pattern: str, handler: Handler) -> None:
-        """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`."""
-        self._handlers.append((pattern, handler))
+    def subscribe(self, pattern: str, handler: Handler, *, own: bool = True) -> None:
+        """Deliver messages matching ``pattern`` to ``handler``; register before :meth:`run`.
+
+        ``own=False``: not the copies the broker sends back of what this link published (a
+        handler in this process that was given them directly)."""
+        self._handlers.append((pattern, handler, own))
 
     async def wait_connected(self, within_s: float) -> None:
         """Wait for the first connection; raises :class:`BrokerUnreachable` after ``within_s``."""
@@ -278,7 +281,7 @@ class MqttLink:
 
     def patterns(self) -> list[str]:
         """The patterns subscribed to, each once, in the order they were registered."""
-        return list(dict.fromkeys(pattern for pattern, _ in self._handlers))
+        return list(dict.fromkeys(pattern for pattern, _, _ in self._handlers))
 
     async def _subscribe(self, client: aiomqtt.Client, pattern: str) -> bool:
         """Subscribe to ``pattern`` at QoS 1; False when the broker refused it or did not
@@ -366,8 +369,17 @@ class MqttLink:
             await self._dispatch(message)
 
     async def _dispatch(self, message: aiomqtt.Message) -> None:
-        for pattern, handler in self._handlers:
+        echo: bool | None = None  # whether this link sent the message: found out once, if asked
+        for pattern, handler, own in self._handlers:
             if message.topic.matches(pattern):
+                if not own:
+                    if echo is None:
+                        try:
+                            echo = self.sent(str(message.topic), payload_bytes(message))
+                        except TypeError:
+                            echo = False  # an empty payload: nothing this link sends
+                    if echo:
+                        continue
                 try:
                     result = handler(message)
                     if result is not None:

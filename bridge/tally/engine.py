@@ -59,12 +59,8 @@ class TallyEngine:
         guard: BusGuard | None = None,
         desk_on_bus: bool = True,
         max_revision_jump: int = 10000,
-        local_bridge: str | None = None,
     ) -> None:
         self._link = link
-        # The bridge in this process: its batches come from its publisher (take_local), and
-        # their copies on the bus, this process's own messages, are not decoded again.
-        self._local_bridge = local_bridge
         self.receipts = receipts or Receipts(link, topics)
         self._topics = topics
         self._interval = interval_s
@@ -90,13 +86,14 @@ class TallyEngine:
         self.check = check
         self.max_revision_jump = max_revision_jump
         self.guard = guard or BusGuard()
-        link.subscribe(topics.all_votes, self._on_votes)
+        # This process's own bridge hands its batches over directly (take_local).
+        link.subscribe(topics.all_votes, self._on_votes, own=False)
         # With the round controller in this process its states and roster come directly,
         # never from the bus, where anyone could have written one.
         if desk_on_bus:
             link.subscribe(topics.all_round_states, self._on_state)
             link.subscribe(topics.roster, self._on_roster)
-        link.subscribe(topics.all_bridge_handsets, self._on_handsets)
+        link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)  # take_table
         link.subscribe(topics.all_round_turnouts, self._on_turnout)
         # round -> bridge -> (the round's last reset, voters by table)
         self._turnouts: dict[str, dict[str, tuple[float | None, dict[str, int]]]] = {}
@@ -161,10 +158,7 @@ class TallyEngine:
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         try:
-            data = payload_bytes(message)
-            if self._link.sent(str(message.topic), data):
-                return  # this process's own bridge: taken as it was published (take_table)
-            doc = json.loads(data)
+            doc = json.loads(payload_bytes(message))
             handsets = set(doc["handsets"])
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
@@ -218,8 +212,6 @@ class TallyEngine:
         topic = str(message.topic)
         try:
             data = _data(message)
-            if self._local_bridge is not None and self._link.sent(topic, data):
-                return  # taken from this process's own publisher (take_local)
             levels = self._topics.split(topic)
             batch = self.check.check(topic, levels[1] if len(levels) == 3 else "", data)
         except Rejected as exc:

@@ -108,3 +108,26 @@ async def test_a_publish_waits_out_a_broker_restart_and_is_delivered(tmp_path: P
     finally:
         await broker.stop_async()
     assert message.payload == b"batch-1"
+
+
+async def test_a_subscriber_can_leave_this_links_own_messages_out(mosquitto_url: str) -> None:
+    """``own=False``: the broker's copies of what the link published itself are not handed
+    to that handler (it was given them directly); others' messages are, and so are the link's
+    own to a handler that asked for them."""
+    port = int(mosquitto_url.rsplit(":", 1)[1])
+    topic = f"own-{free_port()}/t"
+    every: list[bytes] = []
+    others: list[bytes] = []
+    link = MqttLink("127.0.0.1", port, client_id=f"own-{free_port()}")
+    link.subscribe(topic, lambda m: every.append(bytes(m.payload)))  # type: ignore[arg-type]
+    link.subscribe(topic, lambda m: others.append(bytes(m.payload)), own=False)  # type: ignore[arg-type]
+    async with running(link):
+        await link.wait_connected(10)
+        await link.publish(topic, b"mine", qos=1)
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"other-{free_port()}") as c:
+            await c.publish(topic, b"theirs", qos=1)
+        async with asyncio.timeout(10):
+            while len(every) < 2:  # noqa: ASYNC110 - messages arrive through the broker
+                await asyncio.sleep(0.01)
+    assert sorted(every) == [b"mine", b"theirs"]
+    assert others == [b"theirs"]
