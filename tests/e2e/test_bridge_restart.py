@@ -5,7 +5,6 @@ the recorded lecture's."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -17,7 +16,16 @@ from bridge.tally.replay import replay
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.receiver import stream_bytes
 from tests.brokers import Mosquitto
-from tests.e2e.test_split_roles import PUBLISHED, WAIT_S, Roles, pieces, until, until_up, watching
+from tests.e2e.test_split_roles import (
+    PUBLISHED,
+    Roles,
+    close_round,
+    open_round,
+    pieces,
+    until,
+    until_up,
+    watching,
+)
 
 pytestmark = pytest.mark.mosquitto
 
@@ -56,10 +64,7 @@ async def test_a_bridge_restarted_while_the_broker_is_down_journals_at_once(
                     for role in ("api", "tally", "bridge"):
                         await roles.start(role)
                     await until_up(http)
-                    r = await http.post(
-                        "/api/v1/rounds/q2/open", json={"title": "A vote", "timer": False}
-                    )
-                    assert r.status_code == 200, r.text
+                    await open_round(http, "q2")
                     await until(lambda: receiver.get("state") == "online", "the bridge reading")
                     await stream_bytes(endpoint, first, speed=50)
                     half = replay("iskipper", first).presses
@@ -91,12 +96,7 @@ async def test_a_bridge_restarted_while_the_broker_is_down_journals_at_once(
                     ) as http,
                 ):
                     await until(lambda: acked.get("upto") == last, "the tally holds every press")
-                    r = await http.post("/api/v1/rounds/q2/close")
-                    assert r.status_code == 200, r.text
-                    async with asyncio.timeout(WAIT_S):
-                        while (r := await http.get("/api/v1/rounds/q2/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
-                            await asyncio.sleep(0.05)
-                    results = r.json()
+                    results = await close_round(http, "q2")
             finally:
                 await roles.stop_all()
     finally:

@@ -184,10 +184,7 @@ async def test_the_tally_killed_mid_round_again_and_again_loses_nothing(
                 for role in ("api", "tally", "bridge"):
                     await roles.start(role)
                 await until_up(http)
-                r = await http.post(
-                    "/api/v1/rounds/q2/open", json={"title": "A vote", "timer": False}
-                )
-                assert r.status_code == 200, r.text
+                await open_round(http, "q2")
                 await until(lambda: receiver.get("state") == "online", "the bridge reading")
                 for n, piece in enumerate(pieces(data, 4)):
                     if n:
@@ -200,12 +197,7 @@ async def test_the_tally_killed_mid_round_again_and_again_loses_nothing(
                 await until(lambda: sum(roles.bridge_journal()[1].values()) == presses, "journaled")
                 last, decisions = roles.bridge_journal()
                 await until(lambda: acked.get("upto") == last, "the tally holds every press")
-                r = await http.post("/api/v1/rounds/q2/close")
-                assert r.status_code == 200, r.text
-                async with asyncio.timeout(WAIT_S):
-                    while (r := await http.get("/api/v1/rounds/q2/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
-                        await asyncio.sleep(0.05)
-                results = r.json()
+                results = await close_round(http, "q2")
                 held = roles.tally_record()
                 resent = roles.resends()
         finally:
@@ -218,6 +210,22 @@ async def test_the_tally_killed_mid_round_again_and_again_loses_nothing(
     assert held == sum(decisions.values()) - decisions.get("duplicate", 0)
     assert results["voters"] == PUBLISHED["voters"]
     assert results["counts"] == PUBLISHED["counts"]
+
+
+async def open_round(http: httpx.AsyncClient, round_id: str) -> None:
+    r = await http.post(f"/api/v1/rounds/{round_id}/open", json={"title": "A vote", "timer": False})
+    assert r.status_code == 200, r.text
+
+
+async def close_round(http: httpx.AsyncClient, round_id: str) -> dict[str, Any]:
+    """Close the round; its results once the tally has published them."""
+    r = await http.post(f"/api/v1/rounds/{round_id}/close")
+    assert r.status_code == 200, r.text
+    async with asyncio.timeout(WAIT_S):
+        while (r := await http.get(f"/api/v1/rounds/{round_id}/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
+            await asyncio.sleep(0.05)
+    doc: dict[str, Any] = r.json()
+    return doc
 
 
 async def until_up(http: httpx.AsyncClient) -> None:
@@ -250,10 +258,7 @@ async def test_a_standby_tally_takes_over_when_the_active_one_dies(
                 await until(lambda: lease.get("state") == "active", "an active tally")
                 active = lease["tally"]
                 await roles.start("standby")  # it stands by: the active tally renews its lease
-                r = await http.post(
-                    "/api/v1/rounds/q3/open", json={"title": "A vote", "timer": False}
-                )
-                assert r.status_code == 200, r.text
+                await open_round(http, "q3")
                 await until(lambda: receiver.get("state") == "online", "the bridge reading")
                 await stream_bytes(endpoint, first, speed=50)
                 await roles.kill("tally")
@@ -265,12 +270,7 @@ async def test_a_standby_tally_takes_over_when_the_active_one_dies(
                 last, decisions = roles.bridge_journal()
                 await until(lambda: acked.get("upto") == last, "the new tally holds every press")
                 assert acked["tally"] == lease["tally"]
-                r = await http.post("/api/v1/rounds/q3/close")
-                assert r.status_code == 200, r.text
-                async with asyncio.timeout(WAIT_S):
-                    while (r := await http.get("/api/v1/rounds/q3/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
-                        await asyncio.sleep(0.05)
-                results = r.json()
+                results = await close_round(http, "q3")
                 held = roles.tally_record("standby")
                 resent = roles.resends()
         finally:
@@ -325,10 +325,7 @@ async def test_split_roles_on_a_mosquitto_with_the_generated_users_and_acls(
                     for role in ("api", "tally", "bridge"):
                         await roles.start(role)
                     await until_up(http)
-                    r = await http.post(
-                        "/api/v1/rounds/q2/open", json={"title": "A vote", "timer": False}
-                    )
-                    assert r.status_code == 200, r.text
+                    await open_round(http, "q2")
                     await until(lambda: state.get("status") == "open", "the display sees it open")
                     await until(lambda: receiver.get("state") == "online", "the bridge reading")
                     first, second = pieces(data, 2)
@@ -342,12 +339,7 @@ async def test_split_roles_on_a_mosquitto_with_the_generated_users_and_acls(
                     await until(lambda: acked.get("upto") == last, "the tally holds every press")
                     await until(lambda: tally.get("voters") == PUBLISHED["voters"], "live tally")
                     health = (await http.get("/api/v1/health")).json()
-                    r = await http.post("/api/v1/rounds/q2/close")
-                    assert r.status_code == 200, r.text
-                    async with asyncio.timeout(WAIT_S):
-                        while (r := await http.get("/api/v1/rounds/q2/results")).status_code != 200:  # noqa: ASYNC110 - polling a process over HTTP
-                            await asyncio.sleep(0.05)
-                    results = r.json()
+                    results = await close_round(http, "q2")
             finally:
                 await roles.stop_all()
     finally:
