@@ -30,6 +30,7 @@ from bridge.event.votes import COUNTABLE, Decision, Record
 from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
 from bridge.press.anonymity import RoundKeys
+from bridge.press.handsets import HandsetTable
 from bridge.press.intake import Intake
 from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
@@ -61,19 +62,6 @@ _ACKS = {
     # Not taken: a genuine delegate sees it was not accepted and presses again.
     Decision.SUSPECT: Ack.CLOSED,
 }
-
-
-@dataclass(slots=True)
-class HandsetHealth:
-    """What a technician sees per handset: when and where it was last heard, and how well."""
-
-    handset: str
-    receiver: str
-    last_heard: float
-    presses: int = 0
-    held: int = 0  # presses held because nobody held the handset: the technician pairs it
-    rssi: int | None = None
-    battery: int | None = None
 
 
 @dataclass(slots=True)
@@ -118,13 +106,8 @@ class BridgeCore:
         self.watch = watch or FaultWatch(FaultSettings())
         self.receivers: dict[str, Receiver] = {}
         self.status: dict[str, ReceiverStatus] = {}
-        self.handsets: dict[str, HandsetHealth] = {}
-        self._handsets_changed = False
-        # The handset table's entries as last published, and the handsets changed since.
-        self._entries: dict[str, dict[str, Any]] = {}
-        self._stale: set[str] = set()
-        self._flagged: set[str] = set()  # handsets with flags in the last table
-        self._untold: set[str] = set()  # handsets whose entries changed since the last publish
+        self.table = HandsetTable()
+        self.handsets = self.table.health
         # Told of each handset table as it is published, with the handsets whose entries
         # changed since the last one: this process's tally and desk take it here instead of
         # decoding their own message from the bus.
@@ -219,8 +202,7 @@ class BridgeCore:
             self.watch.heard(event.handset, event.receiver, event.t, event.rssi, event.battery)
             self._heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
             if rec.decision is Decision.UNKNOWN_HANDSET:
-                self.handsets[event.handset].held += 1
-                self._stale.add(event.handset)
+                self.table.held(event.handset)
         elif isinstance(event, Presence):
             handset = self.aliases.resolve(event.handset)
             self.watch.heard(handset, event.receiver, event.t, event.rssi, event.battery)
@@ -308,47 +290,15 @@ class BridgeCore:
         battery: int | None,
         presses: int,
     ) -> None:
-        health = self.handsets.get(handset)
-        if health is None:
-            health = self.handsets[handset] = HandsetHealth(handset, receiver, t)
-        health.receiver, health.last_heard = receiver, t
-        health.presses += presses
-        if rssi is not None:
-            health.rssi = rssi
-        if battery is not None:
-            health.battery = battery
-        self._stale.add(handset)
-        self._handsets_changed = True
+        self.table.heard(handset, receiver, t, rssi, battery, presses)
 
     def handsets_document(self) -> dict[str, Any]:
         """Every handset heard this session, with its flags, and the receivers' flags, as
         published on ``.../handsets``."""
-        # Only the entries of handsets heard since the last table, and of those whose flags
-        # may have changed, are made again: a table of 50,000 handsets is published every
-        # second while they vote.
-        flagged = set(self.watch.handsets)
-        stale, self._stale = self._stale | flagged | self._flagged, set()
-        self._flagged = flagged
-        self._untold |= stale
-        entries = self._entries
-        for handset in stale:
-            h = self.handsets.get(handset)
-            if h is None:
-                entries.pop(handset, None)
-                continue
-            entries[handset] = {
-                "rx": h.receiver,
-                "last": round(h.last_heard, 3),
-                "presses": h.presses,
-                "held": h.held,
-                "rssi": h.rssi,
-                "bat": h.battery,
-                "flags": self.watch.flags_of(handset),
-            }
         return {
             "bridge": self.bridge_id,
             "t": round(self._clock(), 3),
-            "handsets": dict(entries),
+            "handsets": self.table.entries(self.watch),
             "receivers": self.watch.document()["receivers"],
         }
 
@@ -371,11 +321,11 @@ class BridgeCore:
                     qos=1,
                     retain=True,
                 )
-            if not (self._handsets_changed or self.watch.changed):
+            if not (self.table.changed or self.watch.changed):
                 continue
-            self._handsets_changed = self.watch.changed = False
+            self.watch.changed = False
             doc = self.handsets_document()
-            changed, self._untold = self._untold, set()
+            changed = self.table.take_untold()
             for listener in self.table_listeners:
                 listener(doc, changed)
             await self._link.publish(topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc)
