@@ -50,12 +50,12 @@ from bridge.press.role import BridgeCore
 from bridge.press.watch import FaultWatch
 from bridge.settings import ConfigError, Settings
 from bridge.tally.batches import BatchCheck
-from bridge.tally.count import SeatingPlan
 from bridge.tally.engine import TallyEngine
 from bridge.tally.kept import KeptResults
 from bridge.tally.lease import Lease
 from bridge.tally.ledger import Ledger
 from bridge.tally.receipts import Receipts
+from bridge.tally.seating import SeatingPlan
 from drivers.base import Receiver, ReceiverError
 from drivers.registry import UnknownDriver, load_driver
 

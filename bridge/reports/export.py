@@ -42,8 +42,8 @@ from bridge.reports.tables import (
 )
 from bridge.reports.workbook import results_workbook
 from bridge.tally.amend import ResultsArchive
-from bridge.tally.count import SeatingPlan
 from bridge.tally.results import EventRecords, recount_results
+from bridge.tally.seating import SeatingPlan
 
 FILES = (
     "results.csv",

@@ -24,8 +24,8 @@ from bridge.event.pairing import Pairing
 from bridge.event.roster import RosterError
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Record
-from bridge.tally.count import Seating, SeatingPlan
 from bridge.tally.results import RESULTS_DOC, recount_results
+from bridge.tally.seating import Seating, SeatingPlan
 from drivers.ids import HandsetIdError, parse_handset_id
 
 REVISION = re.compile(r"@(\d{4,})$")

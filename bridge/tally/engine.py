@@ -33,10 +33,11 @@ from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 from bridge.tally.batches import BatchCheck
-from bridge.tally.count import RoundTally, Seating, SeatingPlan
+from bridge.tally.count import RoundTally
 from bridge.tally.ledger import Ledger, Token
 from bridge.tally.receipts import Receipts
 from bridge.tally.results import EventRecords
+from bridge.tally.seating import Seating, SeatingPlan
 
 log = logging.getLogger(__name__)
 

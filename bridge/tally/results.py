@@ -19,8 +19,9 @@ from bridge.desk.store import EventStore
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Decision, Policy, Record
 from bridge.press.journal import Journal, connect
-from bridge.tally.count import Seating, recount
+from bridge.tally.count import recount
 from bridge.tally.ledger import Ledger
+from bridge.tally.seating import Seating
 
 RESULTS_DOC = "results/"  # event-store documents: results/{round}
 

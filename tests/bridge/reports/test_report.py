@@ -42,7 +42,8 @@ from bridge.reports.report import (
     weighting,
     yes_no,
 )
-from bridge.tally.count import RoundTally, SeatingPlan
+from bridge.tally.count import RoundTally
+from bridge.tally.seating import SeatingPlan
 
 ROOT = Path(__file__).resolve().parents[3]
 TZ = ZoneInfo("Europe/Copenhagen")

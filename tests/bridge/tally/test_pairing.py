@@ -17,7 +17,8 @@ from bridge.event.rounds import RoundState
 from bridge.event.votes import Decision, Policy, Record, Unpaired
 from bridge.press.intake import Intake
 from bridge.reports.tables import pairings_csv, votes_csv
-from bridge.tally.count import RoundTally, SeatingPlan, recount
+from bridge.tally.count import RoundTally, recount
+from bridge.tally.seating import SeatingPlan
 from drivers.base import Press
 
 

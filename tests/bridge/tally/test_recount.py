@@ -20,7 +20,8 @@ from bridge.event.rounds import RoundState
 from bridge.event.votes import Decision, Policy, Record, Unpaired
 from bridge.press.anonymity import RoundKeys
 from bridge.press.intake import Intake
-from bridge.tally.count import RecordedPairings, RoundTally, SeatingPlan, recount
+from bridge.tally.count import RoundTally, recount
+from bridge.tally.seating import RecordedPairings, SeatingPlan
 from drivers.base import Press
 
 QUESTIONS = [
