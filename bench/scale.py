@@ -3,11 +3,12 @@
 Reproduce with ``.venv/bin/python -m bench.scale`` (``--handsets 50000 --per-handset 2.5
 --rate 2000``). The service runs as ``arsbridge serve`` in its own process. The display
 follows ``round/`` over SSE; the technician board does what ``/technician`` does: it follows
-``rx/`` and ``bridge/`` over SSE and polls ``/api/v1/health`` and ``/api/v1/handsets`` every
-2 s. Presses are paced at ``--rate``: first 220 handsets (the summit) for the same number of
-presses, then the big round. Reports the counted rate of each (and of the big round's last
-third, when most handsets are known), the service's peak RSS, the journal's size, and how
-long after the grace period ended the results reached the display. The last line is one
+``rx/`` and ``bridge/`` over SSE and polls ``/api/v1/health`` and the board's changes
+(``/api/v1/handsets/changes``) every 2 s. Presses are paced at ``--rate``: first 220
+handsets (the summit) for the same number of presses, then the big round. Reports the
+counted rate of each (and of the big round's last third, when most handsets are known), the
+service's peak RSS, the journal's size, and how long after the grace period ended the
+results reached the display. The last line is one
 JSON object.
 """
 
@@ -43,14 +44,20 @@ GRACE_S = 2.0
 
 
 async def technician(url: str, polls: list[float]) -> None:
-    """The technician board's traffic: its stream, and its poll every 2 s (seconds each took)."""
+    """The technician board's traffic: its stream, and its poll every 2 s (seconds each took):
+    the health report, and the board's changes since its last poll."""
     board = Display("-")
     stream = asyncio.create_task(follow_sse(url, board, topics=("rx/", "bridge/")))
+    cursor: str | None = None
     try:
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             while True:
                 start = time.perf_counter()
-                await asyncio.gather(http.get("/api/v1/health"), http.get("/api/v1/handsets"))
+                params = {"after": cursor} if cursor else {}
+                _, changes = await asyncio.gather(
+                    http.get("/api/v1/health"), http.get("/api/v1/handsets/changes", params=params)
+                )
+                cursor = changes.raise_for_status().json()["cursor"]
                 polls.append(time.perf_counter() - start)
                 await asyncio.sleep(POLL_S)
     finally:

@@ -130,27 +130,24 @@ def _stats(receiver: Receiver | None) -> dict[str, int]:
     }
 
 
-def latest_sightings(tables: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Handset tables of several bridges merged: for each handset, its latest sighting."""
-    merged: dict[str, dict[str, Any]] = {}
-    for table in tables:
-        for handset, seen in table.items():
-            if handset not in merged or seen["last"] > merged[handset]["last"]:
-                merged[handset] = seen
-    return merged
-
-
 # The technician's board: every handset heard or paired, flagged ones first.
 
 
 def handset_board(
-    roster: Roster | None, sightings: dict[str, dict[str, Any]], *, since: float | None = None
+    roster: Roster | None,
+    sightings: dict[str, dict[str, Any]],
+    *,
+    since: float | None = None,
+    only: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Handsets heard (with their flags) and paired ones never heard (flagged ``silent``);
-    with ``since``, paired handsets not heard since then are ``silent`` too."""
+    with ``since``, paired handsets not heard since then are ``silent`` too; with ``only``,
+    the rows of those handsets that are on the board."""
     paired = {p.handset: p for p in roster.participants() if p.handset} if roster else {}
     rows = []
-    for handset in set(sightings) | set(paired):
+    for handset in set(sightings) | set(paired) if only is None else only:
+        if handset not in sightings and handset not in paired:
+            continue
         seen = sightings.get(handset, {})
         holder = paired.get(handset)
         flags = list(seen.get("flags", []))

@@ -34,7 +34,8 @@ from bridge.desk.store import BUS_ROSTER, EventStore
 from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState
 from bridge.event.votes import PUBLISHED, Record
-from bridge.health import health_report, latest_sightings
+from bridge.health import health_report
+from bridge.mqtt import handset_tables
 from bridge.mqtt.broker import EmbeddedBroker, embedded_broker
 from bridge.mqtt.feed import MirrorFeed
 from bridge.mqtt.guard import BusGuard, Rejected
@@ -276,10 +277,14 @@ class Service:
             RequestHandler(
                 self.link, topics, s.bridge_id, self.desk, token=s.api.token, guard=self.guard
             )
-        if self.core is not None:  # this process's tally and desk take its handset tables
+        if self.core is not None:  # this process's tally, desk and mirror take its table changes
             for listener in (self.tally, self.desk):
                 if listener is not None:
                     self.core.table_listeners.append(listener.take_table)
+            changes = f"bridge/{s.bridge_id}/{handset_tables.CHANGES}"
+            self.core.table_listeners.append(
+                lambda doc, data: self.mirror.update(changes, doc, data)
+            )
 
     @property
     def controller(self) -> RoundController | None:
@@ -353,7 +358,10 @@ class Service:
             self.publisher.start_from_journal()
             self._spawn(self.publisher.run(), "publisher")
             self._spawn(
-                self.core.publish_handsets(self.settings.mqtt.handsets_interval_ms / 1000),
+                self.core.publish_handsets(
+                    self.settings.mqtt.handsets_interval_ms / 1000,
+                    self.settings.mqtt.handsets_whole_interval_ms / 1000,
+                ),
                 "handsets",
             )
             for receiver in self.receivers:
@@ -722,15 +730,9 @@ class Service:
 
     def handsets(self) -> dict[str, dict[str, Any]]:
         """Every handset heard by any bridge, with the latest sighting of each."""
-        tables = {
-            topic: doc["handsets"]
-            for topic, doc in self.mirror.latest.items()
-            if topic.startswith("bridge/") and topic.endswith("/handsets")
-        }
-        if self.core is not None:  # this process's own bridge, fresher than its last message
-            own = f"bridge/{self.settings.bridge_id}/handsets"
-            tables[own] = self.core.handsets_document()["handsets"]
-        return latest_sightings(tables.values())
+        if self.core is not None:
+            self.core.take_handset_changes()  # this process's own bridge, as of now
+        return self.mirror.sightings.latest
 
     def tally_snapshot(self, round_id: str) -> dict[str, Any] | None:
         """The round's live tally: from the engine in this process, else as last published."""

@@ -69,7 +69,12 @@ class MqttSettings(Section):
     batch_max: int = Field(500, ge=1, le=10000)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
-    handsets_interval_ms: int = Field(1000, ge=50, le=60000)  # handset table refresh
+    # The handset table's changes go out at most this often (a technician sees a handset
+    # pressed within a second; at 50,000 handsets a change message is ~100 B per handset heard).
+    handsets_interval_ms: int = Field(1000, ge=50, le=60000)
+    # The whole table (retained, for readers that start late) at most this often while it
+    # changes: ~5 MB at 50,000 handsets, which each second would cost more than the presses.
+    handsets_whole_interval_ms: int = Field(30000, ge=50, le=600000)
     # Records the tally has not acknowledged as durable are sent again after this long
     # without progress, then at doubling intervals up to resend_max_s.
     resend_after_s: float = Field(5.0, gt=0, le=600)

@@ -19,7 +19,9 @@ const availability = new Map(); // receiver -> ars/rx/{receiver}/availability
 const bridges = new Map(); // bridge -> ars/bridge/{bridge}/state
 let health = null;
 let receivers = {}; // GET /api/v1/receivers: counters, last error, flags
-let handsets = [];
+let handsets = []; // the board's rows, in the service's order
+const board = new Map(); // handset -> row, kept between polls: only changes come after the first
+let cursor = null; // of the last answer of /api/v1/handsets/changes
 let rollcall = null; // GET /api/v1/rollcall while one runs
 let participants = [];
 let polls = 0;
@@ -190,6 +192,28 @@ function renderHandsets() {
   );
 }
 
+// The service's order: flagged first, then by table (numbers in order), then by handset.
+function tableKey(table) {
+  if (table == null || table === "") return [2 ** 31, ""];
+  return /^\d+$/.test(table) ? [Number(table), table] : [2 ** 30, table];
+}
+
+function boardOrder(a, b) {
+  const [ta, sa] = tableKey(a.table);
+  const [tb, sb] = tableKey(b.table);
+  return (a.flags.length === 0) - (b.flags.length === 0) || ta - tb || (sa < sb ? -1 : sa > sb ? 1 : 0) || (a.handset < b.handset ? -1 : a.handset > b.handset ? 1 : 0);
+}
+
+/** An answer of /api/v1/handsets/changes: the whole board, or the rows changed since the
+ * last one and the handsets gone from it (other filters or a new roster: the whole board). */
+function takeBoard(changes) {
+  if (changes.whole) board.clear();
+  for (const handset of changes.gone) board.delete(handset);
+  for (const row of changes.rows) board.set(row.handset, row);
+  cursor = changes.cursor;
+  handsets = [...board.values()].sort(boardOrder);
+}
+
 // Unpairing and replacing a handset, clearing its flags.
 
 async function unpair(h) {
@@ -301,8 +325,9 @@ $("btn-rollcall-end").addEventListener("click", async () => {
 
 // The filter: flag, table, receiver and text, applied by the API.
 
-function filterQuery() {
+function boardQuery() {
   const params = new URLSearchParams();
+  if (cursor) params.set("after", cursor);
   for (const [key, id] of [["flag", "filter-flag"], ["table", "filter-table"], ["receiver", "filter-receiver"], ["q", "filter-text"]]) {
     const value = $(id).value.trim();
     if (value) params.set(key, value);
@@ -441,14 +466,14 @@ async function refresh() {
   try {
     const [h, heard, people, rx, call] = await Promise.all([
       api("GET", "/api/v1/health"),
-      api("GET", `/api/v1/handsets${filterQuery()}`),
+      api("GET", `/api/v1/handsets/changes${boardQuery()}`),
       // A process without the api role has no roster: the rest of the board still works.
       roster ? api("GET", "/api/v1/participants").catch((err) => err) : null,
       api("GET", "/api/v1/receivers"),
       api("GET", "/api/v1/rollcall"),
     ]);
     health = h;
-    handsets = heard;
+    takeBoard(heard);
     receivers = rx;
     rollcall = call.running ? call : null;
     if (people instanceof Error) setText($("unpaired-count"), t("tech.no_roster", { error: people.message }));

@@ -30,6 +30,7 @@ from bridge.event.roster import Participant, Roster, RosterError
 from bridge.event.roster_files import load_roster, roster_from_csv
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Unpaired
+from bridge.mqtt import handset_tables
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
 
@@ -108,7 +109,8 @@ class EventDesk:
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
         self._presses_seen: dict[str, int] = {}
-        link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)  # take_table
+        for tables in (topics.all_bridge_handsets, topics.all_bridge_handset_changes):
+            link.subscribe(tables, self._on_handsets, own=False)  # own: take_table
 
     @property
     def agenda(self) -> Agenda | None:
@@ -225,21 +227,19 @@ class EventDesk:
         return await self.pair(participant_id, handset)
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
-        """A bridge's handset table: a handset pressed anew may pair (see :meth:`heard`)."""
+        """A bridge's handset table or its changes: a handset pressed anew may pair (see
+        :meth:`heard`)."""
         try:
-            self.take_table(json.loads(payload_bytes(message)))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            self.take_table(handset_tables.read(str(message.topic), payload_bytes(message)))
+        except (ValueError, TypeError, KeyError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
 
-    def take_table(self, doc: dict[str, Any], changed: set[str] | None = None) -> None:
-        """A bridge's handset table, from the bus or from this process's own bridge (which
-        names the handsets whose entries ``changed`` since its last one: only those are
-        looked at); malformed: ValueError, TypeError, KeyError or AttributeError."""
-        table = doc["handsets"]
-        entries = (
-            table.items() if changed is None else ((h, table[h]) for h in changed if h in table)
-        )
-        pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in entries]
+    def take_table(self, doc: dict[str, Any], data: bytes = b"") -> None:
+        """A handset table or change message (checked), from the bus or as this process's own
+        bridge publishes it; an entry without a press count or time: ValueError, TypeError or
+        KeyError."""
+        entries = doc["handsets"].items()
+        pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in entries if v is not None]
         for handset, presses, last in pressed:
             if presses > self._presses_seen.get(handset, 0):
                 self._presses_seen[handset] = presses

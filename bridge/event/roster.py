@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -94,6 +95,7 @@ class Roster:
         self._people: dict[str, Participant] = {}
         self._by_handset: dict[str, str] = {}
         self.revision = 0
+        self.token = secrets.token_hex(4)  # this roster's, with revision: which version it is
         for p in participants or []:
             self.put(p)
 

@@ -61,7 +61,8 @@ def role_grants(base: str) -> dict[str, Grant]:
     status = {f"{base}/rx/+/availability", f"{base}/bridge/+/state"}
     # Delivery (acknowledged marks, the tally's lease) and anonymous rounds' turnout by table.
     delivery = {f"{base}/bridge/+/acked", f"{base}/tally/state", f"{base}/round/+/turnout"}
-    service_reads = public | status | delivery | {f"{base}/bridge/+/handsets", f"{base}/roster"}
+    tables = {f"{base}/bridge/+/handsets", f"{base}/bridge/+/handset_changes"}
+    service_reads = public | status | delivery | tables | {f"{base}/roster"}
     heartbeat = {f"{base}/link/#"}
     return {
         "bridge": Grant(
@@ -70,9 +71,9 @@ def role_grants(base: str) -> dict[str, Grant]:
                     f"{base}/rx/+/votes",
                     f"{base}/rx/+/availability",
                     f"{base}/bridge/+/state",
-                    f"{base}/bridge/+/handsets",
                     f"{base}/round/+/turnout",
                 }
+                | tables
                 | heartbeat
             ),
             frozenset(service_reads | heartbeat),

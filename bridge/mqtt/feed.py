@@ -16,6 +16,7 @@ from typing import Any
 
 import aiomqtt
 
+from bridge.mqtt import handset_tables
 from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import UNDECODED, MqttLink, payload_bytes
 from bridge.mqtt.mirror import PATTERNS, Mirror
@@ -82,6 +83,13 @@ class MirrorFeed:
         except ValueError:
             self._guard.reject(topic, Rejected("malformed", "not JSON"))
             return
+        kind = relative.rsplit("/", 1)[-1]
+        if doc is not None and kind in (handset_tables.WHOLE, handset_tables.CHANGES):
+            try:
+                handset_tables.check(doc, whole=kind == handset_tables.WHOLE)
+            except ValueError as exc:
+                self._guard.reject(topic, Rejected("malformed", str(exc)))
+                return
         if self._accept is not None and not self._accept(relative, doc):
             return
         await self._take(relative, doc, data or None)

@@ -23,6 +23,9 @@ class Topics:
     def bridge_handsets(self, bridge: str) -> str:
         return f"{self.base}/bridge/{bridge}/handsets"
 
+    def bridge_handset_changes(self, bridge: str) -> str:
+        return f"{self.base}/bridge/{bridge}/handset_changes"
+
     def bridge_acked(self, bridge: str) -> str:
         return f"{self.base}/bridge/{bridge}/acked"
 
@@ -78,6 +81,10 @@ class Topics:
     @property
     def all_bridge_handsets(self) -> str:
         return f"{self.base}/bridge/+/handsets"
+
+    @property
+    def all_bridge_handset_changes(self) -> str:
+        return f"{self.base}/bridge/+/handset_changes"
 
     def requests(self, bridge: str) -> str:
         return f"{self.base}/bridge/{bridge}/request/+"

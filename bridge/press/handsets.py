@@ -1,13 +1,14 @@
 """The bridge's handset table: every handset heard this session, as the technician sees it.
 
-It is published whole (``ars/bridge/{bridge}/handsets``) at most every second while handsets
-are heard. An entry is made again only for a handset heard since the last table, or whose
-fault flags may have changed: at 50,000 handsets, rebuilding every entry each second would
-take a large share of the event loop.
+Its changes go out at most every second while handsets are heard, the whole table now and
+then (:mod:`bridge.mqtt.handset_tables`). An entry is made again only for a handset heard since
+the last change message, or whose fault flags may have changed: at 50,000 handsets, rebuilding
+every entry each second would take a large share of the event loop.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,15 +29,18 @@ class HandsetHealth:
 
 
 class HandsetTable:
-    """Each handset's health, and its table entries as last made."""
+    """Each handset's health, its table entries as last made, and what changed since the
+    last change message."""
 
     def __init__(self) -> None:
         self.health: dict[str, HandsetHealth] = {}
+        self.epoch = secrets.token_hex(6)  # new each time the bridge starts
+        self.seq = 0  # the last change message's number
         self._entries: dict[str, dict[str, Any]] = {}
         self._stale: set[str] = set()  # heard since their entries were last made
-        self._flagged: set[str] = set()  # handsets with flags in the last table
-        self._untold: set[str] = set()  # entries made again since the last take_untold
-        self._heard_since = False  # a handset heard since the last take_untold
+        self._flagged: set[str] = set()  # handsets with flags when entries were last made
+        self._unsent: set[str] = set()  # entries made again since the last change message
+        self._heard_since = False  # a handset heard since the last change message
 
     def heard(
         self,
@@ -66,15 +70,16 @@ class HandsetTable:
 
     @property
     def changed(self) -> bool:
-        """Whether a handset was heard since the last :meth:`take_untold`."""
+        """Whether a handset was heard since the last :meth:`take_changes`."""
         return self._heard_since
 
     def entries(self, watch: FaultWatch) -> dict[str, dict[str, Any]]:
-        """Every handset's entry, with its flags from ``watch``."""
+        """Every handset's entry, with its flags from ``watch`` (the table itself: read it,
+        never change it)."""
         flagged = set(watch.handsets)
         stale, self._stale = self._stale | flagged | self._flagged, set()
         self._flagged = flagged
-        self._untold |= stale
+        self._unsent |= stale
         entries = self._entries
         for handset in stale:
             h = self.health.get(handset)
@@ -90,10 +95,13 @@ class HandsetTable:
                 "bat": h.battery,
                 "flags": watch.flags_of(handset),
             }
-        return dict(entries)
+        return entries
 
-    def take_untold(self) -> set[str]:
-        """The handsets whose entries changed since the last call (for in-process readers)."""
-        untold, self._untold = self._untold, set()
+    def take_changes(self, watch: FaultWatch) -> dict[str, dict[str, Any] | None]:
+        """The entries made again since the last call (None: the entry is gone), numbered
+        as change ``seq``."""
+        entries = self.entries(watch)
+        unsent, self._unsent = self._unsent, set()
         self._heard_since = False
-        return untold
+        self.seq += 1
+        return {handset: entries.get(handset) for handset in unsent}

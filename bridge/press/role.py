@@ -108,10 +108,11 @@ class BridgeCore:
         self.status: dict[str, ReceiverStatus] = {}
         self.table = HandsetTable()
         self.handsets = self.table.health
-        # Told of each handset table as it is published, with the handsets whose entries
-        # changed since the last one: this process's tally and desk take it here instead of
+        # Told of each change message of the handset table as it is published (the document
+        # and its JSON): this process's tally, desk and mirror take it here instead of
         # decoding their own message from the bus.
-        self.table_listeners: list[Callable[[dict[str, Any], set[str]], None]] = []
+        self.table_listeners: list[Callable[[dict[str, Any], bytes], None]] = []
+        self._table_outbox: list[tuple[dict[str, Any], bytes]] = []  # taken, not yet published
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
@@ -294,11 +295,21 @@ class BridgeCore:
 
     def handsets_document(self) -> dict[str, Any]:
         """Every handset heard this session, with its flags, and the receivers' flags, as
-        published on ``.../handsets``."""
+        published on ``.../handsets`` (its ``handsets`` is the live table: read it only)."""
+        return self._table_document(self.table.entries(self.watch))
+
+    def handset_changes(self) -> dict[str, Any]:
+        """The handset table's entries made again since the last change message, as
+        published on ``.../handset_changes``."""
+        return self._table_document(self.table.take_changes(self.watch))
+
+    def _table_document(self, handsets: dict[str, Any]) -> dict[str, Any]:
         return {
             "bridge": self.bridge_id,
             "t": round(self._clock(), 3),
-            "handsets": self.table.entries(self.watch),
+            "epoch": self.table.epoch,
+            "seq": self.table.seq,
+            "handsets": handsets,
             "receivers": self.watch.document()["receivers"],
         }
 
@@ -306,10 +317,27 @@ class BridgeCore:
         """Let the fault watch check the receivers' counters (every handset-table tick)."""
         self.watch.review(self._clock(), {n: r.stats for n, r in self.receivers.items()})
 
-    async def publish_handsets(self, interval_s: float) -> None:
-        """Publish the handset table (retained) at most every ``interval_s``, when it or a
-        flag changed."""
-        topic = self._topics.bridge_handsets(self.bridge_id)
+    def take_handset_changes(self) -> None:
+        """Take the handset table's changes now, if any: this process's readers (tally, desk,
+        mirror) get them at once, the bus with the next publication. The technician's board
+        calls it before it reads, so that what it shows is never older than its request."""
+        if not (self.table.changed or self.watch.changed):
+            return
+        self.watch.changed = False
+        doc = self.handset_changes()
+        data = msgspec.json.encode(doc)
+        for listener in self.table_listeners:
+            listener(doc, data)
+        self._table_outbox.append((doc, data))
+
+    async def publish_handsets(self, interval_s: float, whole_interval_s: float) -> None:
+        """Publish the handset table's changes at most every ``interval_s`` when a handset or
+        a flag changed, and the whole table (retained) at most every ``whole_interval_s`` while
+        it changes (and once at start, naming this run's epoch)."""
+        changes_topic = self._topics.bridge_handset_changes(self.bridge_id)
+        whole_topic = self._topics.bridge_handsets(self.bridge_id)
+        loop = asyncio.get_running_loop()
+        whole_seq, whole_due = -1, 0.0
         while True:
             await asyncio.sleep(interval_s)
             self.review()
@@ -321,14 +349,18 @@ class BridgeCore:
                     qos=1,
                     retain=True,
                 )
-            if not (self.table.changed or self.watch.changed):
-                continue
-            self.watch.changed = False
-            doc = self.handsets_document()
-            changed = self.table.take_untold()
-            for listener in self.table_listeners:
-                listener(doc, changed)
-            await self._link.publish(topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc)
+            self.take_handset_changes()
+            while self._table_outbox:  # in order: a reader takes them by number
+                doc, data = self._table_outbox[0]
+                await self._link.publish(changes_topic, data, qos=1, doc=doc)
+                self._table_outbox.pop(0)
+            if self.table.seq != whole_seq and loop.time() >= whole_due:
+                doc = self.handsets_document()
+                doc["handsets"] = dict(doc["handsets"])  # as it is now, for the readers kept
+                whole_seq, whole_due = self.table.seq, loop.time() + whole_interval_s
+                await self._link.publish(
+                    whole_topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc
+                )
 
     # Supervision.
 

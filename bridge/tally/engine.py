@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import COUNTABLE, PUBLISHED, Record
+from bridge.mqtt import handset_tables
 from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
@@ -94,7 +95,8 @@ class TallyEngine:
         if desk_on_bus:
             link.subscribe(topics.all_round_states, self._on_state)
             link.subscribe(topics.roster, self._on_roster)
-        link.subscribe(topics.all_bridge_handsets, self._on_handsets, own=False)  # take_table
+        for tables in (topics.all_bridge_handsets, topics.all_bridge_handset_changes):
+            link.subscribe(tables, self._on_handsets, own=False)  # own: take_table
         link.subscribe(topics.all_round_turnouts, self._on_turnout)
         # round -> bridge -> (the round's last reset, voters by table)
         self._turnouts: dict[str, dict[str, tuple[float | None, dict[str, int]]]] = {}
@@ -158,18 +160,18 @@ class TallyEngine:
                 self._mark(round_id)
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
+        """A bridge's whole handset table or its changes: the handsets it heard."""
         try:
-            doc = json.loads(payload_bytes(message))
-            handsets = set(doc["handsets"])
-        except (ValueError, TypeError, KeyError) as exc:
+            doc = handset_tables.read(str(message.topic), payload_bytes(message))
+        except (ValueError, TypeError) as exc:
             log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
             return
-        self.hear(handsets)
+        self.take_table(doc)
 
-    def take_table(self, doc: dict[str, Any], changed: set[str]) -> None:
-        """A handset table this process's own bridge publishes, before it goes out:
-        ``changed`` names every handset heard since the last one."""
-        self.hear(changed)
+    def take_table(self, doc: dict[str, Any], data: bytes = b"") -> None:
+        """A handset table or change message (checked), from the bus or as this process's own
+        bridge publishes it."""
+        self.hear(h for h, entry in doc["handsets"].items() if entry is not None)
 
     def hear(self, handsets: Iterable[str]) -> None:
         """Handsets a bridge has heard (pressed or pinged): turnout counts them."""

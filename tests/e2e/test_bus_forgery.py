@@ -30,6 +30,7 @@ DROPPED = {
     "unknown bridge",  # a bridge that is not in bus.bridges
     "not published by its owner",  # the retained round state and results
     "request without the token",  # close over MQTT
+    "malformed",  # a handset table's change message that is not one
 }
 
 
@@ -69,6 +70,9 @@ async def _forge(svc: Running, base: str, round_id: str) -> int:
         (f"{base}/round/{round_id}/state", json.dumps(forged_state).encode(), True),
         (f"{base}/round/{round_id}/results", json.dumps(forged_results).encode(), True),
         (f"{base}/bridge/bridge1/request/close", json.dumps({"round": round_id}).encode(), False),
+        # Handsets in this bridge's name, and a change message of another that is not one.
+        (f"{base}/bridge/bridge1/handset_changes", b'{"seq": 99, "handsets": {"B0B": {}}}', False),
+        (f"{base}/bridge/bridge2/handset_changes", b'{"seq": 1, "handsets": {"B0B": 7}}', False),
     ]
     let_in = 0
     for name, login in (("anonymous", {}), ("display", svc.login("display"))):
@@ -138,6 +142,8 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
                     lambda: sum(core.decisions.values()) == air.heard_presses, "all journaled"
                 )
                 assert "closed" not in core.decisions  # no real press saw the forged state
+                board = {row["handset"] for row in (await svc.http.get("/api/v1/handsets")).json()}
+                assert "B0B" not in board  # neither forged table reached the technician
                 await svc.http.post("/api/v1/rounds/vote/close")
                 await svc.until(lambda: svc.service.results("vote") is not None, "results")
                 results = (await svc.http.get("/api/v1/rounds/vote/results")).json()

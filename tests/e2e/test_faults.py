@@ -35,7 +35,10 @@ async def test_a_jammer_during_a_carrier_error_is_flagged_everywhere(
         playing = asyncio.create_task(sim.run(), name="sim-arsrx")
         receiver = {"name": "rx1", "driver": "arsrx", "url": endpoint.url}
         settings = service_settings(
-            tmp_path, broker, receivers=[receiver], mqtt={"handsets_interval_ms": 50}
+            tmp_path,
+            broker,
+            receivers=[receiver],
+            mqtt={"handsets_interval_ms": 50, "handsets_whole_interval_ms": 50},
         )
         try:
             async with running(settings) as svc:
@@ -108,7 +111,10 @@ async def test_a_receiver_with_a_backlog_is_flagged(tmp_path: Path, broker: str)
         playing = asyncio.create_task(sim.run(), name="sim-arsrx")
         receiver = {"name": "rx1", "driver": "arsrx", "url": endpoint.url}
         settings = service_settings(
-            tmp_path, broker, receivers=[receiver], mqtt={"handsets_interval_ms": 50}
+            tmp_path,
+            broker,
+            receivers=[receiver],
+            mqtt={"handsets_interval_ms": 50, "handsets_whole_interval_ms": 50},
         )
         try:
             async with running(settings) as svc:
@@ -139,7 +145,10 @@ async def test_damaged_frames_flag_the_receiver_and_idle_chatter_does_not(
         playing = asyncio.create_task(sim.run(), name="sim-iskipper")
         receiver = {"name": "rx1", "driver": "iskipper", "url": endpoint.url}
         settings = service_settings(
-            tmp_path, broker, receivers=[receiver], mqtt={"handsets_interval_ms": 50}
+            tmp_path,
+            broker,
+            receivers=[receiver],
+            mqtt={"handsets_interval_ms": 50, "handsets_whole_interval_ms": 50},
         )
         try:
             async with running(settings) as svc:

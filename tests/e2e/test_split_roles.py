@@ -55,12 +55,13 @@ class Roles:
         *,
         base: str | None = None,
         passwords: dict[str, str] | None = None,
+        mqtt: str = "",
     ) -> None:
         self.tmp = tmp_path
         self.base = base or f"arstest-{os.getpid()}-{free_port()}"
         self.api_port = free_port()
         common = f'bridge_id = "venue1"\n[mqtt]\nurl = "{broker}"\nbase = "{self.base}"\n'
-        common += "batch_interval_ms = 10\nresend_after_s = 1.0\nresend_max_s = 2.0\n"
+        common += "batch_interval_ms = 10\nresend_after_s = 1.0\nresend_max_s = 2.0\n" + mqtt
         rest = "[rounds]\ngrace_s = 0.3\n[supervisor]\nbackoff_min_s = 0.05\n"
         for name, role in ROLES.items():
             text = common

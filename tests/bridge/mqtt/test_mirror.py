@@ -4,12 +4,13 @@ only, and a client that stops reading dropped (on a controlled clock)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.mqtt.mirror import Mirror, frame, one_line
+from bridge.mqtt.mirror import MAX_PENDING_CHANGES, Mirror, frame, one_line
 
 
 class Clock:
@@ -103,4 +104,63 @@ async def test_no_frame_is_made_for_a_topic_no_client_wants() -> None:
     assert json.loads(only.data)["payload"] == {"voters": 1}
     late = mirror.join(technician=True)  # primed from the JSON kept with each topic
     primed = {f.topic: json.loads(f.data)["payload"] for f in await late.next()}
-    assert primed == {"bridge/b1/handsets": {"handsets": {}}, "round/q1/tally": {"voters": 1}}
+    tables = {"handsets": {}, "complete": True}  # a table kept whole says whether it is
+    assert primed == {"bridge/b1/handsets": tables, "round/q1/tally": {"voters": 1}}
+
+
+def _table(seq: int, handsets: dict[str, Any], epoch: str = "e1") -> dict[str, Any]:
+    return {"bridge": "b1", "epoch": epoch, "seq": seq, "t": 1.0, "handsets": handsets}
+
+
+async def test_a_technician_gets_every_change_of_a_handset_table_in_order() -> None:
+    mirror = Mirror()
+    mirror.update("bridge/b1/handsets", _table(1, {"A": {"presses": 1}}))
+    technician = mirror.join(technician=True)
+    display = mirror.join()
+    for seq in (2, 3, 4):  # each names another handset: none may stand in for another
+        mirror.update("bridge/b1/handset_changes", _table(seq, {f"H{seq}": {"presses": seq}}))
+    got = [json.loads(f.data) for f in await technician.next()]
+    assert [(d["kind"], d["payload"]["seq"]) for d in got] == [
+        ("handsets", 1),
+        ("handset_changes", 2),
+        ("handset_changes", 3),
+        ("handset_changes", 4),
+    ]
+    kept = mirror.latest["bridge/b1/handsets"]
+    assert kept["handsets"] == {"A": {"presses": 1}, **{f"H{n}": {"presses": n} for n in (2, 3, 4)}}
+    assert (kept["seq"], kept["complete"]) == (4, True)
+    assert "bridge/b1/handset_changes" not in mirror.latest  # a late joiner gets the table
+    assert not display._pending  # handsets are the technician's only
+
+
+async def test_a_technician_far_behind_gets_the_whole_table_instead_of_the_changes() -> None:
+    mirror = Mirror()
+    mirror.update("bridge/b1/handsets", _table(0, {}))
+    technician = mirror.join(technician=True)
+    await technician.next()
+    last = MAX_PENDING_CHANGES + 5
+    for seq in range(1, last + 1):
+        mirror.update("bridge/b1/handset_changes", _table(seq, {f"H{seq}": {"presses": 1}}))
+    got = [json.loads(f.data) for f in await technician.next()]
+    assert got[0]["kind"] == "handsets"
+    table = got[0]["payload"]
+    rest = [d["payload"]["seq"] for d in got[1:]]
+    assert table["seq"] + len(rest) == last  # the table, then only the changes after it
+    assert rest == list(range(table["seq"] + 1, last + 1))
+    assert len(got) <= MAX_PENDING_CHANGES + 1
+
+
+async def test_a_table_older_than_the_one_kept_changes_nothing() -> None:
+    mirror = Mirror()
+    mirror.update("bridge/b1/handsets", _table(1, {"A": {"presses": 1}}))
+    mirror.update("bridge/b1/handset_changes", _table(2, {"A": {"presses": 2}}))
+    technician = mirror.join(technician=True)
+    await technician.next()
+    # The broker hands the retained table back after a reconnect: older than the copy.
+    mirror.update("bridge/b1/handsets", _table(1, {"A": {"presses": 1}}))
+    mirror.update("bridge/b1/handset_changes", _table(2, {"A": {"presses": 2}}))  # again
+    assert mirror.latest["bridge/b1/handsets"]["handsets"] == {"A": {"presses": 2}}
+    assert not technician._pending
+    # A bridge started again: its new epoch's table replaces the old one.
+    mirror.update("bridge/b1/handsets", _table(0, {}, epoch="e2"))
+    assert mirror.latest["bridge/b1/handsets"]["handsets"] == {}
