@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.event.pairing import PairingLedger, PairingView
 from bridge.event.rounds import RoundState
@@ -26,11 +26,17 @@ from bridge.tally.seating import PARTICIPANT, RecordedPairings, Seating, voter_o
 from drivers.base import Press
 
 
-@dataclass(slots=True)
-class _Answer:
+class Countable(NamedTuple):
+    """A countable press as a round's tally keeps it: enough to give it to its voter again
+    when the pairing changes and to count it under either policy, in a third of the memory
+    of its record (a round of 50,000 handsets keeps a few hundred thousand)."""
+
     t: float
     id: int
+    handset: str
     answer: str
+    counted: bool  # decided COUNTED (in time), not LATE: a first answer
+    voter: str | None  # an anonymous round's pseudonym of the holder
 
 
 @dataclass(slots=True)
@@ -40,11 +46,11 @@ class RoundTally:
     state: RoundState
     seating: Seating | None = None
     min_segment: int = 5
-    first: dict[str, _Answer] = field(default_factory=dict)
-    last: dict[str, _Answer] = field(default_factory=dict)
+    first: dict[str, Countable] = field(default_factory=dict)
+    last: dict[str, Countable] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
-    presses: list[Record] = field(default_factory=list)  # countable ones, to attribute again
+    presses: list[Countable] = field(default_factory=list)  # to attribute again
     final: bool = False
     revision: int = 0
     frozen: dict[str, Any] | None = None  # the final results document, fixed when final
@@ -96,23 +102,24 @@ class RoundTally:
         self.decisions[rec.decision.value] = self.decisions.get(rec.decision.value, 0) + 1
         if rec.decision not in COUNTABLE or rec.answer is None:
             return True
-        self.presses.append(rec)
-        voter = voter_of(rec, self.seating)
+        kept = Countable(
+            rec.t, rec.id, rec.handset, rec.answer, rec.decision is Decision.COUNTED, rec.voter
+        )
+        self.presses.append(kept)
+        voter = voter_of(kept, self.seating)
         current = self.answer_of(voter)
-        self._take(rec)
+        self._take(kept, voter)
         after = self.answer_of(voter)
         if after != current:
             self._add(current, -1)
             self._add(after, +1)
         return True
 
-    def _take(self, rec: Record) -> None:
-        """File a countable record under its voter: one vote per participant, whichever of
-        their handsets (a swap) it came from."""
-        assert rec.answer is not None
-        voter = voter_of(rec, self.seating)
-        entry = _Answer(rec.t, rec.id, rec.answer)
-        if rec.decision is Decision.COUNTED:
+    def _take(self, entry: Countable, voter: str | None = None) -> None:
+        """File a countable press under its voter (``voter_of`` it, unless given): one vote
+        per participant, whichever of their handsets (a swap) it came from."""
+        voter = voter_of(entry, self.seating) if voter is None else voter
+        if entry.counted:
             first = self.first.get(voter)
             if first is None or (entry.t, entry.id) < (first.t, first.id):
                 self.first[voter] = entry

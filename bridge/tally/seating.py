@@ -81,7 +81,18 @@ class SeatingPlan:
 PARTICIPANT = "p:"  # handset IDs never hold a colon, so the two kinds of voter never meet
 
 
-def voter_of(rec: Record, seating: Seating | None) -> str:
+class Pressed(Protocol):
+    """What says whose vote a press is: a record, or the form a round's tally keeps."""
+
+    @property
+    def t(self) -> float: ...
+    @property
+    def handset(self) -> str: ...
+    @property
+    def voter(self) -> str | None: ...
+
+
+def voter_of(rec: Pressed, seating: Seating | None) -> str:
     """Whose vote a countable record is: its handset's holder at the press's time, else the
     handset itself (a round that counts unpaired handsets)."""
     if rec.voter is not None:  # an anonymous round's: the holder's pseudonym
