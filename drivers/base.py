@@ -6,6 +6,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from sys import intern
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +94,16 @@ class NoiseFrame:
 
 
 def stamp(frame: object, receiver: str, t: float) -> ReceiverEvent | None:
-    """Turn a decoded frame into a receiver event; frames that are not about handsets give None."""
+    """Turn a decoded frame into a receiver event; frames that are not about handsets give None.
+
+    The handset ID is interned: every press of a handset then shares one string, which the
+    journal's records, the tally and the handset table keep (at 50,000 handsets and 250,000
+    presses, a string of its own per press would be about 13 MB)."""
     if isinstance(frame, KeyFrame):
-        return Press(receiver, frame.handset, frame.key, t, frame.seq, frame.rssi, frame.battery)
+        handset = intern(frame.handset)
+        return Press(receiver, handset, frame.key, t, frame.seq, frame.rssi, frame.battery)
     if isinstance(frame, PingFrame):
-        return Presence(receiver, frame.handset, t, frame.rssi, frame.battery)
+        return Presence(receiver, intern(frame.handset), t, frame.rssi, frame.battery)
     if isinstance(frame, RejectedFrame):
         return BadFrame(receiver, frame.raw, frame.reason, t)
     return None

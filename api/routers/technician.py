@@ -131,7 +131,7 @@ async def receivers(service: ServiceDep) -> dict[str, Any]:
     out: dict[str, Any] = {}
     core = service.core
     if core is not None:
-        flags.update(core.watch.document()["receivers"])
+        flags.update(core.watch.receivers_document())
         for name, st in core.status.items():
             receiver = core.receivers.get(name)
             stats = receiver.stats if receiver is not None else None

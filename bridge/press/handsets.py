@@ -14,6 +14,9 @@ from typing import Any
 
 from bridge.press.watch import FaultWatch
 
+# The flags of an entry without any: one shared (empty) sequence instead of a list each.
+NO_FLAGS: tuple[dict[str, Any], ...] = ()
+
 
 @dataclass(slots=True)
 class HandsetHealth:
@@ -93,7 +96,7 @@ class HandsetTable:
                 "held": h.held,
                 "rssi": h.rssi,
                 "bat": h.battery,
-                "flags": watch.flags_of(handset),
+                "flags": watch.flags_of(handset) if handset in flagged else NO_FLAGS,
             }
         return entries
 

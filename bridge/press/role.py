@@ -310,7 +310,7 @@ class BridgeCore:
             "epoch": self.table.epoch,
             "seq": self.table.seq,
             "handsets": handsets,
-            "receivers": self.watch.document()["receivers"],
+            "receivers": self.watch.receivers_document(),
         }
 
     def review(self) -> None:

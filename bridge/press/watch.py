@@ -235,14 +235,17 @@ class FaultWatch:
         flags = self.handsets.get(handset)
         return [f.to_json() for f in flags.values()] if flags else []
 
+    def receivers_document(self) -> dict[str, list[dict[str, Any]]]:
+        """Every receiver's raised flags."""
+        return {
+            r: [f.to_json() for f in flags.values()] for r, flags in sorted(self.receivers.items())
+        }
+
     def document(self) -> dict[str, Any]:
         """Every raised flag, by handset and by receiver."""
         return {
             "handsets": {h: self.flags_of(h) for h in sorted(self.handsets)},
-            "receivers": {
-                r: [f.to_json() for f in flags.values()]
-                for r, flags in sorted(self.receivers.items())
-            },
+            "receivers": self.receivers_document(),
         }
 
     def _raise(
