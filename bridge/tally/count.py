@@ -14,29 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from bridge.event.pairing import PairingLedger, PairingView
 from bridge.event.rounds import RoundState
 from bridge.event.votes import COUNTABLE, Decision, Policy, Record
 from bridge.press.anonymity import is_participant_pseudonym
 from bridge.press.intake import Intake
+from bridge.tally.columns import Presses, RecordIds
 from bridge.tally.disclosure import suppressed_groups
-from bridge.tally.seating import PARTICIPANT, RecordedPairings, Seating, voter_of
+from bridge.tally.seating import PARTICIPANT, RecordedPairings, Seating, voter_for, voter_of
 from drivers.base import Press
-
-
-class Countable(NamedTuple):
-    """A countable press as a round's tally keeps it: enough to give it to its voter again
-    when the pairing changes and to count it under either policy, in a third of the memory
-    of its record (a round of 50,000 handsets keeps a few hundred thousand)."""
-
-    t: float
-    id: int
-    handset: str
-    answer: str
-    counted: bool  # decided COUNTED (in time), not LATE: a first answer
-    voter: str | None  # an anonymous round's pseudonym of the holder
 
 
 @dataclass(slots=True)
@@ -46,11 +34,12 @@ class RoundTally:
     state: RoundState
     seating: Seating | None = None
     min_segment: int = 5
-    first: dict[str, Countable] = field(default_factory=dict)
-    last: dict[str, Countable] = field(default_factory=dict)
+    # Each voter's first and last answer, as the index of its press in ``presses``.
+    first: dict[str, int] = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
-    presses: list[Countable] = field(default_factory=list)  # to attribute again
+    presses: Presses = field(default_factory=Presses)  # countable ones, to attribute again
     final: bool = False
     revision: int = 0
     frozen: dict[str, Any] | None = None  # the final results document, fixed when final
@@ -58,7 +47,7 @@ class RoundTally:
     # bridges, or as the participants journaled (a recount).
     turnout: dict[str, int] = field(default_factory=dict)
     participants: set[str] | None = None
-    _seen: dict[str, set[int]] = field(default_factory=dict)  # record ids, per bridge
+    _seen: dict[str, RecordIds] = field(default_factory=dict)  # per bridge
 
     def __post_init__(self) -> None:
         self.counts = dict.fromkeys(self.state.question.keys, 0)
@@ -82,8 +71,9 @@ class RoundTally:
         self.seating = seating
         self.first.clear()
         self.last.clear()
-        for rec in self.presses:
-            self._take(rec)
+        presses = self.presses
+        for i in range(len(presses)):
+            self._take(i, voter_for(presses.handset[i], presses.t[i], presses.voter[i], seating))
         self._rebuild()
 
     def apply(self, rec: Record, source: str = "") -> bool:
@@ -95,47 +85,47 @@ class RoundTally:
         """
         seen = self._seen.get(source)
         if seen is None:
-            seen = self._seen[source] = set()
-        if rec.id in seen:
+            seen = self._seen[source] = RecordIds()
+        if not seen.add(rec.id):
             return False
-        seen.add(rec.id)
         self.decisions[rec.decision.value] = self.decisions.get(rec.decision.value, 0) + 1
         if rec.decision not in COUNTABLE or rec.answer is None:
             return True
-        kept = Countable(
+        i = self.presses.add(
             rec.t, rec.id, rec.handset, rec.answer, rec.decision is Decision.COUNTED, rec.voter
         )
-        self.presses.append(kept)
-        voter = voter_of(kept, self.seating)
+        voter = voter_of(rec, self.seating)
         current = self.answer_of(voter)
-        self._take(kept, voter)
+        self._take(i, voter)
         after = self.answer_of(voter)
         if after != current:
             self._add(current, -1)
             self._add(after, +1)
         return True
 
-    def _take(self, entry: Countable, voter: str | None = None) -> None:
-        """File a countable press under its voter (``voter_of`` it, unless given): one vote
-        per participant, whichever of their handsets (a swap) it came from."""
-        voter = voter_of(entry, self.seating) if voter is None else voter
-        if entry.counted:
+    def _take(self, i: int, voter: str) -> None:
+        """File press ``i`` under its voter: one vote per participant, whichever of their
+        handsets (a swap) it came from."""
+        presses = self.presses
+        order = presses.order(i)
+        if presses.counted[i]:
             first = self.first.get(voter)
-            if first is None or (entry.t, entry.id) < (first.t, first.id):
-                self.first[voter] = entry
+            if first is None or order < presses.order(first):
+                self.first[voter] = i
         last = self.last.get(voter)
-        if last is None or (entry.t, entry.id) >= (last.t, last.id):
-            self.last[voter] = entry
+        if last is None or order >= presses.order(last):
+            self.last[voter] = i
 
     def answer_of(self, voter: str) -> str | None:
         book = self.first if self.state.policy is Policy.FIRST else self.last
-        entry = book.get(voter)
-        return entry.answer if entry is not None else None
+        i = book.get(voter)
+        return self.presses.answer[i] if i is not None else None
 
     def answers(self) -> dict[str, str]:
         """Each voter's counted answer (``p:{participant}``, or the handset's ID)."""
         book = self.first if self.state.policy is Policy.FIRST else self.last
-        return {voter: a.answer for voter, a in book.items()}
+        answer = self.presses.answer
+        return {voter: answer[i] for voter, i in book.items()}
 
     def _add(self, answer: str | None, sign: int) -> None:
         if answer is None:

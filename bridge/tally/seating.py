@@ -81,27 +81,22 @@ class SeatingPlan:
 PARTICIPANT = "p:"  # handset IDs never hold a colon, so the two kinds of voter never meet
 
 
-class Pressed(Protocol):
-    """What says whose vote a press is: a record, or the form a round's tally keeps."""
-
-    @property
-    def t(self) -> float: ...
-    @property
-    def handset(self) -> str: ...
-    @property
-    def voter(self) -> str | None: ...
-
-
-def voter_of(rec: Pressed, seating: Seating | None) -> str:
+def voter_of(rec: Record, seating: Seating | None) -> str:
     """Whose vote a countable record is: its handset's holder at the press's time, else the
     handset itself (a round that counts unpaired handsets)."""
-    if rec.voter is not None:  # an anonymous round's: the holder's pseudonym
-        return rec.voter
+    return voter_for(rec.handset, rec.t, rec.voter, seating)
+
+
+def voter_for(handset: str, t: float, voter: str | None, seating: Seating | None) -> str:
+    """Whose vote a press of ``handset`` at ``t`` is; ``voter``: an anonymous round's
+    pseudonym of the holder, which the record carries."""
+    if voter is not None:
+        return voter
     if seating is not None:
-        participant = seating.ledger.holder_at(rec.handset, rec.t)
+        participant = seating.ledger.holder_at(handset, t)
         if participant is not None:
             return PARTICIPANT + participant
-    return rec.handset
+    return handset
 
 
 class RecordedPairings:
