@@ -20,11 +20,9 @@ TEXT_MAX = 60  # a handset ID, a participant ID or part of a name
 Short = Annotated[str | None, Query(max_length=TEXT_MAX)]
 
 
-def _board(
-    service: Service, since: float | None = None, only: set[str] | None = None
-) -> list[dict[str, Any]]:
+def _board(service: Service, since: float | None = None) -> list[dict[str, Any]]:
     roster = service.desk.roster if service.desk is not None else None
-    return handset_board(roster, service.handsets(), since=since, only=only)
+    return handset_board(roster, service.handsets(), since=since)
 
 
 def _check_flag(flag: str | None) -> None:
@@ -73,6 +71,7 @@ async def handset_changes(
     the roster changed, other filters or ``since``), ``whole`` is true and ``rows`` is the
     whole board."""
     _check_flag(flag)
+    seen = service.handsets()  # first: it takes this process's own bridge's latest changes
     sightings = service.mirror.sightings
     roster = service.desk.roster if service.desk is not None else None
     filters: dict[str, Any] = {"flag": flag, "table": table, "receiver": receiver, "text": q}
@@ -80,8 +79,8 @@ async def handset_changes(
     held_by = f"{roster.token}.{roster.revision}" if roster is not None else "-"
     basis = f"{sightings.epoch}:{held_by}:{view}:"
     held = after.removeprefix(basis) if after is not None and after.startswith(basis) else ""
-    changed = sightings.changed_since(int(held)) if held.isdigit() else None
-    rows = board_filter(_board(service, since, only=changed), **filters)
+    changed = sightings.changed_since(int(held)) if held.isascii() and held.isdigit() else None
+    rows = board_filter(handset_board(roster, seen, since=since, only=changed), **filters)
     gone = [] if changed is None else sorted(changed - {row["handset"] for row in rows})
     body = {
         "cursor": f"{basis}{sightings.version}",

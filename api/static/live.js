@@ -8,7 +8,7 @@ import { lang, t } from "/static/i18n.js";
 const STREAM = "/api/v1/stream";
 // The stream names each event by the last part of its topic; EventSource only delivers
 // named events to listeners registered for that name, so every kind is listed here.
-const KINDS = ["state", "current", "tally", "results", "agenda", "availability", "handsets"];
+const KINDS = ["state", "current", "tally", "results", "agenda", "availability", "handsets", "handset_changes"];
 const RETRY_MS = [500, 1000, 2000, 3000]; // then every 3 s: a hall display must come back fast
 // The server's keep-alive pings are SSE comments, invisible to scripts; a stream silent for
 // this long may be a dead TCP link, so it is reopened (the server replays the latest state).

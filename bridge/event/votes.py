@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from sys import intern
 
 
 class Decision(enum.StrEnum):
@@ -107,7 +108,7 @@ class Record:
             id=int(item["id"]),  # type: ignore[call-overload]
             t=float(item["t"]),  # type: ignore[arg-type]
             receiver=receiver,
-            handset=str(item["hs"]),
+            handset=intern(str(item["hs"])),  # one string per handset in a tally's memory
             key=str(item["k"]),
             decision=Decision(str(item["d"])),
             round=None if r is None else str(r),

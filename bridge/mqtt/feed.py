@@ -84,11 +84,18 @@ class MirrorFeed:
             self._guard.reject(topic, Rejected("malformed", "not JSON"))
             return
         kind = relative.rsplit("/", 1)[-1]
-        if doc is not None and kind in (handset_tables.WHOLE, handset_tables.CHANGES):
+        if kind in (handset_tables.WHOLE, handset_tables.CHANGES) and (
+            doc is not None or kind == handset_tables.CHANGES
+        ):
             try:
-                handset_tables.check(doc, whole=kind == handset_tables.WHOLE)
+                table = handset_tables.check(doc, whole=kind == handset_tables.WHOLE)
             except ValueError as exc:
                 self._guard.reject(topic, Rejected("malformed", str(exc)))
+                return
+            copy = self._mirror.latest.get(relative.removesuffix(kind) + handset_tables.WHOLE)
+            if kind == handset_tables.CHANGES and handset_tables.too_far(copy, table):
+                far = Rejected("out of sequence", f"change {table['seq']} far past the table")
+                self._guard.reject(topic, far)
                 return
         if self._accept is not None and not self._accept(relative, doc):
             return

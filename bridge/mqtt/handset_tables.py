@@ -21,12 +21,18 @@ the copy (a broker handing back a retained table after a reconnect) is ignored.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Iterable
 from typing import Any
 
 WHOLE = "handsets"
 CHANGES = "handset_changes"
+# A change message numbered further than this past the reader's copy is not taken (the whole
+# table puts the copy right): a bridge sends about one a second, and a number far ahead
+# would make the reader ignore every real change after it.
+MAX_SEQ_JUMP = 10_000
+SEQ_MAX = 2**53  # JSON's exact integers
 
 # A reader's copy of one bridge's table: the whole document as published, changes merged in,
 # with "complete": False while a change is known to be missing.
@@ -47,7 +53,7 @@ def check(doc: Any, *, whole: bool) -> dict[str, Any]:
     if not isinstance(doc.get("epoch", ""), str):
         raise Malformed("'epoch' is not a string")
     seq = doc.get("seq", 0)
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= SEQ_MAX:
         raise Malformed("'seq' is not a count")
     if not isinstance(doc.get("receivers", {}), dict):
         raise Malformed("'receivers' is not an object")
@@ -61,7 +67,7 @@ def check(doc: Any, *, whole: bool) -> dict[str, Any]:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _entry_problem(entry: Any) -> str:
@@ -93,6 +99,15 @@ def read(topic: str, data: bytes) -> dict[str, Any]:
     return check(json.loads(data), whole=not topic.endswith("/" + CHANGES))
 
 
+def too_far(copy: Copy | None, doc: dict[str, Any]) -> bool:
+    """Whether change message ``doc`` is numbered too far past ``copy`` to be taken."""
+    return (
+        copy is not None
+        and copy.get("epoch", "") == doc.get("epoch", "")
+        and doc.get("seq", 0) > copy.get("seq", 0) + MAX_SEQ_JUMP
+    )
+
+
 def apply(copy: Copy | None, doc: dict[str, Any], *, whole: bool) -> Copy | None:
     """``copy`` with ``doc`` (checked: :func:`check`) taken in; None when ``doc`` is older
     than the copy and changes nothing. A change is merged into ``copy`` itself."""
@@ -109,7 +124,7 @@ def apply(copy: Copy | None, doc: dict[str, Any], *, whole: bool) -> Copy | None
     if copy.get("epoch", "") != epoch:
         return None  # a bridge started again publishes its whole table first
     held = copy.get("seq", 0)
-    if seq <= held:
+    if seq <= held or seq > held + MAX_SEQ_JUMP:
         return None
     table = copy["handsets"]
     for handset, entry in doc["handsets"].items():
@@ -154,7 +169,7 @@ class Sightings:
                 entry = copy["handsets"].get(handset)
                 if entry is not None and (best is None or _last(entry) > _last(best)):
                     best, source = entry, name
-            if best is self.latest.get(handset):
+            if best == self.latest.get(handset):  # a whole table repeats most entries
                 continue
             if best is None:
                 del self.latest[handset], self._source[handset]

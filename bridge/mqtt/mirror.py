@@ -131,22 +131,25 @@ class MirrorClient:
 
     def put_change(
         self, item: Frame, now: float, whole_topic: str, whole: Callable[[], Frame | None]
-    ) -> None:
+    ) -> bool:
         """A handset table's change message, kept beside those already waiting; past
-        ``MAX_PENDING_CHANGES`` of them, the whole table (``whole()``) takes their place."""
+        ``MAX_PENDING_CHANGES`` of them, the whole table (``whole()``) takes their place.
+        False: the client is that far behind and does not follow the whole table."""
         if not self.wants(item.topic):
-            return
+            return True
         keys = self._changes.setdefault(whole_topic, [])
         if len(keys) >= MAX_PENDING_CHANGES:
-            replacement = whole()
-            if replacement is not None:
-                self.put(replacement, now)
-                return
+            replacement = whole() if self.wants(whole_topic) else None
+            if replacement is None:
+                return False  # no whole table to catch up with: let the client go
+            self.put(replacement, now)
+            return True
         self._numbered += 1
         key = f"{item.topic}#{self._numbered}"
         keys.append(key)
         self._pending[key] = item
         self._wake(now)
+        return True
 
     def _wake(self, now: float) -> None:
         if self.waiting_since is None:
@@ -188,8 +191,9 @@ class Mirror:
         table or change message must have passed :func:`handset_tables.check`."""
         kind = kind_of(topic)
         tables = private(topic)
-        if tables and payload is not None:
-            self._handsets(topic, kind, payload, raw)
+        if tables and (payload is not None or kind == handset_tables.CHANGES):
+            if payload is not None:  # (a change message is never cleared)
+                self._handsets(topic, kind, payload, raw)
             return
         self._store(topic, payload, raw)
         if tables and kind == handset_tables.WHOLE:  # a bridge's table cleared
@@ -227,7 +231,8 @@ class Mirror:
         for client in self._live(now):
             if client.wants(topic):
                 item = item or frame(topic, payload, raw=one_line(raw))
-                client.put_change(item, now, whole_topic, lambda: self._whole_frame(whole_topic))
+                if not client.put_change(item, now, whole_topic, lambda: self._whole(whole_topic)):
+                    self._drop(client)
 
     def _tables(self) -> dict[str, handset_tables.Copy]:
         """Every bridge's handset table kept, by topic."""
@@ -237,7 +242,7 @@ class Mirror:
             if kind_of(topic) == handset_tables.WHOLE and topic.startswith(PRIVATE)
         }
 
-    def _whole_frame(self, topic: str) -> Frame | None:
+    def _whole(self, topic: str) -> Frame | None:
         """The frame of ``topic``'s latest payload, made once for every client that needs it."""
         item = self._whole_frames.get(topic)
         if item is None and topic in self.latest:
@@ -270,7 +275,7 @@ class Mirror:
             if client.wants(topic):
                 raw = self._raw.get(topic)
                 if raw is None and private(topic):
-                    item = self._whole_frame(topic)  # made once for every technician joining
+                    item = self._whole(topic)  # made once for every technician joining
                 else:
                     item = frame(topic, payload, raw=raw)
                 if item is not None:

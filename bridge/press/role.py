@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,10 @@ from drivers.base import (
 from drivers.ids import HandsetAliases
 
 log = logging.getLogger(__name__)
+
+# Change messages of the handset table kept while the link is down (about two minutes of
+# them); past that the whole table replaces them once the link is back.
+TABLE_OUTBOX_MAX = 120
 
 _ACKS = {
     Decision.COUNTED: Ack.ACCEPTED,
@@ -112,7 +117,8 @@ class BridgeCore:
         # and its JSON): this process's tally, desk and mirror take it here instead of
         # decoding their own message from the bus.
         self.table_listeners: list[Callable[[dict[str, Any], bytes], None]] = []
-        self._table_outbox: list[tuple[dict[str, Any], bytes]] = []  # taken, not yet published
+        self._table_outbox: deque[tuple[dict[str, Any], bytes]] = deque()  # taken, not sent
+        self._whole_due = False  # change messages were dropped: the whole table is due
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
@@ -320,24 +326,35 @@ class BridgeCore:
     def take_handset_changes(self) -> None:
         """Take the handset table's changes now, if any: this process's readers (tally, desk,
         mirror) get them at once, the bus with the next publication. The technician's board
-        calls it before it reads, so that what it shows is never older than its request."""
+        calls it before it reads, so that what it shows is never older than its request.
+
+        While the link is down the change messages wait, up to ``TABLE_OUTBOX_MAX``; past
+        that they are dropped and the whole table goes out instead once the link is back
+        (readers see the gap, and the whole table puts them right)."""
         if not (self.table.changed or self.watch.changed):
             return
         self.watch.changed = False
         doc = self.handset_changes()
         data = msgspec.json.encode(doc)
-        for listener in self.table_listeners:
-            listener(doc, data)
+        if len(self._table_outbox) >= TABLE_OUTBOX_MAX:
+            self._table_outbox.clear()
+            self._whole_due = True
         self._table_outbox.append((doc, data))
+        for listener in self.table_listeners:
+            try:
+                listener(doc, data)
+            except Exception:  # one reader's failure must not stop the others or the bus
+                log.exception("a reader of the handset table's changes failed")
 
     async def publish_handsets(self, interval_s: float, whole_interval_s: float) -> None:
         """Publish the handset table's changes at most every ``interval_s`` when a handset or
-        a flag changed, and the whole table (retained) at most every ``whole_interval_s`` while
-        it changes (and once at start, naming this run's epoch)."""
+        a flag changed (and those the technician's board took in between), and the whole
+        table (retained) at most every ``whole_interval_s`` while it changes, once within the
+        first interval (naming this run's epoch), and after change messages were dropped."""
         changes_topic = self._topics.bridge_handset_changes(self.bridge_id)
         whole_topic = self._topics.bridge_handsets(self.bridge_id)
         loop = asyncio.get_running_loop()
-        whole_seq, whole_due = -1, 0.0
+        whole_seq, whole_after = -1, 0.0
         while True:
             await asyncio.sleep(interval_s)
             self.review()
@@ -353,11 +370,14 @@ class BridgeCore:
             while self._table_outbox:  # in order: a reader takes them by number
                 doc, data = self._table_outbox[0]
                 await self._link.publish(changes_topic, data, qos=1, doc=doc)
-                self._table_outbox.pop(0)
-            if self.table.seq != whole_seq and loop.time() >= whole_due:
+                if self._table_outbox and self._table_outbox[0][0] is doc:
+                    self._table_outbox.popleft()
+            due = self._whole_due or loop.time() >= whole_after
+            if self.table.seq != whole_seq and due:
                 doc = self.handsets_document()
                 doc["handsets"] = dict(doc["handsets"])  # as it is now, for the readers kept
-                whole_seq, whole_due = self.table.seq, loop.time() + whole_interval_s
+                whole_seq, whole_after = self.table.seq, loop.time() + whole_interval_s
+                self._whole_due = False
                 await self._link.publish(
                     whole_topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc
                 )

@@ -19,6 +19,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable
+from sys import intern
 
 from drivers.arsrx.codec import (
     DELIMITER,
@@ -352,13 +353,20 @@ class ArsRxReceiver(SerialReceiver):
             stats.presses += 1
             self._events.put_nowait(
                 Press(
-                    self.name, body.handset, body.keys, now, body.press_seq, body.rssi, body.battery
+                    self.name,
+                    intern(body.handset),  # one string per handset, as stamp() gives
+                    body.keys,
+                    now,
+                    body.press_seq,
+                    body.rssi,
+                    body.battery,
                 )
             )
         elif isinstance(body, HandsetHello):
             if body.join:
                 self._count("joins")
-            self._events.put_nowait(Presence(self.name, body.handset, now, body.rssi, body.battery))
+            handset = intern(body.handset)
+            self._events.put_nowait(Presence(self.name, handset, now, body.rssi, body.battery))
         elif isinstance(body, CommandAck | CommandNak):
             self._commands().reply(body)
         elif isinstance(body, Status):

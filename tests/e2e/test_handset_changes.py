@@ -1,6 +1,7 @@
-"""Handset tables between processes as changes: the bridge publishes its whole table once
-and then only what changed; the api process's technician board, read as changes too, ends
-equal to the whole board and to the bridge's journal."""
+"""Handset tables as changes: between processes the bridge publishes its whole table once and
+then only what changed, and the api process's technician board, read as changes too, ends
+equal to the whole board and to the bridge's journal; in the bridge's own process the board
+shows each press at its next poll."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ import aiomqtt
 import httpx
 
 from bridge.mqtt.link import parse_broker_url
+from drivers.iskipper.codec import encode_capture
+from firmware_sim.audience import make_handset_ids
 from firmware_sim.link import PtyEndpoint
 from firmware_sim.receiver import stream_bytes
+from tests.conftest import service_settings
+from tests.e2e.harness import running
 from tests.e2e.test_split_roles import Roles, open_round, pieces, until, until_up, watching
 
 # Only the table of the bridge's start goes out whole in this test; everything else as changes.
@@ -105,3 +110,33 @@ async def test_the_board_follows_a_bridge_in_another_process_by_changes(
     assert max(len(a["rows"]) for a in board.answers[1:]) < len(whole)
     assert messages["handsets"] == 1  # the whole table at the bridge's start, retained
     assert messages["handset_changes"] >= 2  # the rest, as the lecture went on
+
+
+async def test_the_board_in_the_bridges_own_process_shows_a_press_at_its_next_poll(
+    tmp_path: Path,
+) -> None:
+    """The board reads the bridge's changes itself (none are published here in the test's
+    time): each handset heard is on the board at the first poll after it."""
+    handsets = make_handset_ids(12, "iclicker", seed=41)
+    async with PtyEndpoint() as endpoint:
+        settings = service_settings(
+            tmp_path,
+            receivers=[{"name": "rx1", "driver": "iskipper", "url": endpoint.url}],
+            mqtt={"handsets_interval_ms": 60000},
+        )
+        async with running(settings) as svc:
+            core = svc.service.core
+            assert core is not None
+            await svc.until(lambda: core.status["rx1"].online, "the receiver online")
+            board = Board()
+            await board.poll(svc.http)
+            for handset in handsets:
+                await stream_bytes(endpoint, encode_capture(handset, "B"))
+                await svc.until(lambda h=handset: h in core.handsets, f"{handset} heard")
+                await board.poll(svc.http)
+                assert handset in board.rows, f"{handset} missing from the board"
+                assert board.rows[handset]["presses"] == 1
+            whole = {r["handset"]: r for r in (await svc.http.get("/api/v1/handsets")).json()}
+    assert [a["whole"] for a in board.answers] == [True] + [False] * len(handsets)
+    assert set(board.rows) == set(handsets)
+    assert board.rows == {h: whole[h] for h in handsets}

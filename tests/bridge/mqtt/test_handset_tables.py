@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.mqtt import handset_tables
-from bridge.mqtt.handset_tables import Malformed, apply, check, read
+from bridge.mqtt.handset_tables import (
+    MAX_SEQ_JUMP,
+    Malformed,
+    Sightings,
+    apply,
+    check,
+    read,
+    too_far,
+)
 from bridge.press.handsets import HandsetTable
 from bridge.press.watch import FaultWatch
 from bridge.settings import FaultSettings
@@ -157,6 +165,10 @@ def test_a_handset_gone_from_the_table_is_named_with_null() -> None:
         (b'{"handsets": {}, "receivers": 1}', True, "'receivers' is not an object"),
         (b'{"handsets": {"428071B3": null}}', True, "entry of '428071B3' is not an object"),
         (b'{"handsets": {"428071B3": 3}}', False, "entry of '428071B3' is not an object"),
+        (b'{"handsets": {"428071B3": {}}}', False, "has no time last heard"),
+        (b'{"handsets": {"B3": {"last": 1, "flags": "x"}}}', True, "'flags' that are not"),
+        (b'{"handsets": {"B3": {"last": 1, "rx": 4}}}', True, "an 'rx' that is not a name"),
+        (b'{"handsets": {}, "seq": 9007199254740993}', False, "'seq' is not a count"),
     ],
 )
 def test_what_is_not_a_table_is_refused_with_what_is_wrong(
@@ -188,3 +200,39 @@ def test_no_payload_gets_past_the_check_without_being_a_table(data: bytes) -> No
         return
     assert isinstance(doc["handsets"], dict)
     assert all(e is None or isinstance(e, dict) for e in doc["handsets"].values())
+
+
+def test_a_whole_table_repeating_entries_changes_no_sighting() -> None:
+    bridge = Bridge()
+    bridge.hear([1, 2, 3])
+    bridge.changes()
+    sightings = Sightings()
+    copies = {"bridge/b1/handsets": take(None, bridge.whole(), whole=True)}
+    sightings.take(copies, "bridge/b1/handsets", None)  # type: ignore[arg-type]
+    version = sightings.version
+    bridge.hear([3])
+    bridge.changes()
+    # The next whole table, decoded afresh: only handset 3 changed.
+    copies["bridge/b1/handsets"] = take(copies["bridge/b1/handsets"], bridge.whole(), whole=True)
+    sightings.take(copies, "bridge/b1/handsets", None)  # type: ignore[arg-type]
+    assert sightings.changed_since(version) == {f"{0x428003:06X}"}
+
+
+def test_a_change_numbered_far_ahead_is_not_taken() -> None:
+    bridge = Bridge()
+    bridge.hear([1])
+    copy = take(None, bridge.whole(), whole=True)
+    far = {**bridge.document({"B0B": {"last": 1.0}}), "seq": bridge.table.seq + MAX_SEQ_JUMP + 1}
+    assert too_far(copy, far)
+    assert apply(copy, far, whole=False) is None
+    bridge.hear([2])
+    copy = take(copy, bridge.changes(), whole=False)  # the real changes still go in
+    assert copy is not None
+    assert set(copy["handsets"]) == {f"{0x428001:06X}", f"{0x428002:06X}"}
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_numbers_that_are_not_finite_are_refused(number: str) -> None:
+    data = f'{{"handsets": {{"428071B3": {{"last": 1.0, "presses": {number}}}}}}}'.encode()
+    with pytest.raises(Malformed, match="'presses' that is not a count"):
+        read("ars/bridge/b1/handset_changes", data)

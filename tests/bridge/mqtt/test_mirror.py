@@ -164,3 +164,16 @@ async def test_a_table_older_than_the_one_kept_changes_nothing() -> None:
     # A bridge started again: its new epoch's table replaces the old one.
     mirror.update("bridge/b1/handsets", _table(0, {}, epoch="e2"))
     assert mirror.latest["bridge/b1/handsets"]["handsets"] == {}
+
+
+async def test_a_client_following_only_the_changes_is_let_go_when_far_behind() -> None:
+    mirror = Mirror()
+    mirror.update("bridge/b1/handsets", _table(0, {}))
+    follower = mirror.join(["bridge/b1/handset_changes"], technician=True)
+    dropped: list[str] = []
+    follower.on_drop = lambda: dropped.append("follower")
+    for seq in range(1, MAX_PENDING_CHANGES + 2):
+        mirror.update("bridge/b1/handset_changes", _table(seq, {f"H{seq}": {"presses": 1}}))
+    # It could not catch up with a whole table it does not follow: no change is lost silently.
+    assert dropped == ["follower"]
+    assert mirror.clients == 0
