@@ -124,6 +124,7 @@ class Service:
         self.ledger: Ledger | None = None
         self.lease: Lease | None = None
         self._epochs: dict[str, int] = {}  # the highest tally epoch seen per round topic
+        self._bridges = frozenset(settings.bus.bridges or [settings.bridge_id])
         self.store: EventStore | None = None
         self.desk: EventDesk | None = None
         self.seats: SeatingPlan | None = None  # the roster as bridges and the tally see it
@@ -244,6 +245,7 @@ class Service:
             self.tally = TallyEngine(
                 self.link,
                 topics,
+                bridges=self._bridges,
                 receipts=receipts,
                 interval_s=s.rounds.tally_interval_ms / 1000,
                 settle_s=s.rounds.settle_ms / 1000,
@@ -261,6 +263,7 @@ class Service:
                 store=self.store,
                 link=self.link,
                 topics=topics,
+                bridges=self._bridges,
                 clock=self.clock,
                 on_round=self._round_changed,
                 on_round_deleted=self._states.put_nowait,
@@ -648,9 +651,15 @@ class Service:
         return self.seats is not None and self.seats.seat_of(handset) is not None
 
     def _fenced(self, relative: str, doc: Any) -> bool:
-        """Whether the mirror takes ``doc``: a tally or results document of a lower lease
-        epoch than one already taken on that topic is not (fencing after a takeover)."""
+        """Whether the mirror takes ``doc``: not a tally or results document of a lower lease
+        epoch than one already taken on that topic (fencing after a takeover), nor the
+        handset table of a bridge that is not in ``bus.bridges``."""
         parts = relative.split("/")
+        tables = (handset_tables.WHOLE, handset_tables.CHANGES)
+        if parts[0] == "bridge" and parts[-1] in tables and parts[1] not in self._bridges:
+            unknown = Rejected("unknown bridge", f"{parts[1][:64]!r} is not in bus.bridges")
+            self.guard.reject(f"{self.topics.base}/{relative}", unknown)
+            return False
         if isinstance(doc, dict) and parts[0] == "round" and parts[-1] in ("tally", "results"):
             epoch = doc.get("epoch", 0)
             if not isinstance(epoch, int) or epoch < self._epochs.get(relative, 0):

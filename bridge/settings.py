@@ -112,7 +112,8 @@ class MqttSettings(Section):
 class BusSettings(Section):
     """What the service believes from the MQTT bus (see docs/operations.md, "The bus")."""
 
-    # Bridges whose vote batches count; empty: this service's own bridge_id only.
+    # Bridges whose vote batches count and handset tables are read; empty: this service's own
+    # bridge_id only.
     bridges: list[str] = []
     # A vote batch larger than this is dropped (batch_max presses take about 100 bytes each).
     max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,10 @@ class EventDesk:
         audit_params_max: int = 4000,
         agenda_file: Path | None = None,
         roster_file: Path | None = None,
+        bridges: Collection[str] | None = None,
     ) -> None:
         self.store = store
+        self._bridges = bridges  # whose handset tables pair handsets (None: any bridge's)
         self._link = link
         self._topics = topics
         self.clock = clock
@@ -229,6 +231,9 @@ class EventDesk:
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         """A bridge's handset table or its changes: a handset pressed anew may pair (see
         :meth:`heard`)."""
+        bridge = [*self._topics.split(str(message.topic)), "", ""][1]
+        if self._bridges is not None and bridge not in self._bridges:
+            return  # counted where the mirror takes it (bus.rejected)
         try:
             self.take_table(handset_tables.read(str(message.topic), payload_bytes(message)))
         except (ValueError, TypeError, KeyError) as exc:

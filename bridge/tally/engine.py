@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,10 @@ class TallyEngine:
         guard: BusGuard | None = None,
         desk_on_bus: bool = True,
         max_revision_jump: int = 10000,
+        bridges: Collection[str] | None = None,
     ) -> None:
         self._link = link
+        self._bridges = bridges  # whose handset tables count as heard (None: any bridge's)
         self.receipts = receipts or Receipts(link, topics)
         self._topics = topics
         self._interval = interval_s
@@ -161,6 +163,9 @@ class TallyEngine:
 
     def _on_handsets(self, message: aiomqtt.Message) -> None:
         """A bridge's whole handset table or its changes: the handsets it heard."""
+        bridge = [*self._topics.split(str(message.topic)), "", ""][1]
+        if self._bridges is not None and bridge not in self._bridges:
+            return  # counted where the mirror takes it (bus.rejected)
         try:
             doc = handset_tables.read(str(message.topic), payload_bytes(message))
         except (ValueError, TypeError) as exc:
