@@ -33,6 +33,9 @@ from drivers.base import Press, ReceiverStats
 HANDSET_FLAGS = ("stuck", "jamming", "spoofing", "battery")
 RECEIVER_FLAGS = ("errors", "bad_frames", "backlog")
 MIN_HEARD = 64  # sightings kept per handset, at least (more when the thresholds need it)
+# Sightings older than every window count for nothing; a handset's are forgotten once all of
+# them are, at this pace (a pass over 50,000 handsets takes a few milliseconds).
+PRUNE_EVERY_S = 10.0
 
 
 @dataclass(slots=True)
@@ -83,6 +86,7 @@ class FaultWatch:
         self._heard: dict[str, list[_Sighting]] = {}
         # Enough sightings to count past either threshold within its window.
         self._keep = max(MIN_HEARD, settings.stuck_max_frames + 1, settings.jam_min_frames)
+        self._pruned_at = 0.0
         self._seq: dict[str, int] = {}
         self._samples: dict[str, deque[_ReceiverSample]] = {}
         self._errors: dict[str, int] = {}
@@ -185,8 +189,14 @@ class FaultWatch:
     # Receivers (reviewed every few seconds, not per press).
 
     def review(self, now: float, stats: Mapping[str, ReceiverStats]) -> None:
-        """Check each receiver's counters, blame jammers for carrier errors, expire flags."""
+        """Check each receiver's counters, blame jammers for carrier errors, expire flags,
+        and now and then forget the sightings of handsets quiet for longer than any window."""
         s = self.settings
+        if now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            horizon = now - max(s.stuck_window_s, s.spoof_window_s)
+            for handset in [h for h, heard in self._heard.items() if heard[-1].t < horizon]:
+                del self._heard[handset]
         for name, st in stats.items():
             samples = self._samples.setdefault(name, deque())
             samples.append(_ReceiverSample(now, st.frames, st.rejected))

@@ -265,3 +265,20 @@ async def test_the_handset_table_made_piecemeal_equals_one_made_whole(tmp_path: 
         assert table == whole(b)
         assert table[stuck]["flags"] == []
     assert ticks == 15
+
+
+def test_the_sightings_of_handsets_quiet_past_every_window_are_forgotten() -> None:
+    watch = FaultWatch(FaultSettings(stuck_window_s=5.0, stuck_max_frames=3))
+    t0 = 1000.0
+    for n in range(500):
+        watch.heard(f"Q{n:05d}", "rx1", t0, -60, None)
+    watch.heard("LIVE", "rx1", t0 + 14.0, -60, None)
+    watch.review(t0 + 15.0, {})
+    assert set(watch._heard) == {"LIVE"}  # quiet for 15 s: nothing left to count
+    # What is kept still counts: the live handset held down is flagged stuck.
+    for k in range(4):
+        watch.heard("LIVE", "rx1", t0 + 15.0 + k * 0.1, -60, None)
+    assert [f["kind"] for f in watch.flags_of("LIVE")] == ["stuck"]
+    # A forgotten handset heard again starts afresh, without a flag.
+    watch.heard("Q00001", "rx1", t0 + 16.0, -60, None)
+    assert watch.flags_of("Q00001") == []
