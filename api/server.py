@@ -29,6 +29,7 @@ class GuardedH11(H11Protocol):
     cut = 0  # connections closed for being half-open or over the cap (all instances)
 
     _deadline: asyncio.TimerHandle | None = None
+    _upgraded = False  # handed over to a WebSocket, which no header deadline may cut
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -44,12 +45,15 @@ class GuardedH11(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self._upgraded:
+            return  # a WebSocket now: its own protocol has the connection
         if self.cycle is not None and not self.cycle.response_complete:
             self._disarm()  # the headers are complete: the request runs as long as it needs
         elif self._deadline is None and not self.transport.is_closing():
             self._arm()  # the next request on a kept-alive connection has begun
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._upgraded = True
         self._disarm()
         super().handle_websocket_upgrade(event)
 
@@ -67,6 +71,9 @@ class GuardedH11(H11Protocol):
         if self.cycle is None or self.cycle.response_complete:
             GuardedH11.cut += 1
             self.transport.close()
+
+
+WS_MAX_BYTES = 64 * 1024  # the largest WebSocket message a client may send
 
 
 def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
@@ -88,5 +95,10 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
         # reaches the cap above: uvicorn's 2,048 would take more descriptors than a 1,024 limit
         # has, and a refused accept() stops all accepting for a second.
         backlog=ACCEPT_BACKLOG,
+        # A frame goes to every display as it is: compressing it per client would spend the
+        # CPU that serialising it once for all of them saved (tally frames are small).
+        ws_per_message_deflate=False,
+        # A client sends nothing but an occasional ping: a larger frame closes it (1009).
+        ws_max_size=WS_MAX_BYTES,
         **options,
     )

@@ -95,3 +95,47 @@ async def test_a_quiet_stream_sends_heartbeats(
         events = await sse_events(http, "/api/v1/stream?topic=nothing/", 2)
     assert [e["event"] for e in events] == ["heartbeat", "heartbeat"]
     assert events[1]["t"] >= events[0]["t"]
+
+
+async def test_websocket_frames_go_uncompressed_and_a_client_may_not_send_much(
+    tmp_path: Path,
+) -> None:
+    from api.server import WS_MAX_BYTES
+
+    async with serving(service_settings(tmp_path)) as (url, service):
+        ws_url = url.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(ws_url) as ws:  # it offers permessage-deflate
+            assert ws.protocol.extensions == []  # one frame for every display, not one each
+            await ws.send("ping")
+            await ws.send("x" * (WS_MAX_BYTES + 1))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(_read_until_closed(ws), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # message too big
+        async with asyncio.timeout(10):
+            while service.mirror.clients:  # noqa: ASYNC110 - the service's own count
+                await asyncio.sleep(0.01)
+
+
+async def _read_until_closed(ws: Any) -> None:
+    while True:
+        await ws.recv()
+
+
+async def test_a_websocket_outlives_the_deadline_for_request_headers(tmp_path: Path) -> None:
+    """The header deadline guards a connection until its request has begun; a WebSocket
+    that follows the tally for hours must not be cut when it runs out."""
+    settings = service_settings(tmp_path, api={"header_timeout_s": 0.2})
+    async with (
+        serving(settings) as (url, service),
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        ws_url = url.replace("http://", "ws://") + "/ws?topic=round/"
+        async with websockets.connect(ws_url, ping_interval=None) as ws:
+            await asyncio.sleep(1.0)  # five header deadlines on the server's own clock
+            await asyncio.wait_for(await ws.ping(), 5)
+            await http.post("/api/v1/rounds/q1/open", json={"title": "Later"})
+            async with asyncio.timeout(10):
+                while json.loads(await ws.recv())["kind"] != "state":
+                    pass
+        assert service.mirror.dropped == 0
