@@ -149,7 +149,7 @@ class BridgeCore:
         n = 0
         for rec in self.journal.records():
             if rec.handset:
-                self._heard(rec.handset, rec.receiver, rec.t, rec.rssi, rec.battery, 1)
+                self.table.heard(rec.handset, rec.receiver, rec.t, rec.rssi, rec.battery, 1)
                 n += 1
         return n
 
@@ -207,13 +207,13 @@ class BridgeCore:
                 self._anonymise(rec, event.receiver, state)
             self.journal.append(rec)
             self.watch.heard(event.handset, event.receiver, event.t, event.rssi, event.battery)
-            self._heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
+            self.table.heard(event.handset, event.receiver, event.t, event.rssi, event.battery, 1)
             if rec.decision is Decision.UNKNOWN_HANDSET:
                 self.table.held(event.handset)
         elif isinstance(event, Presence):
             handset = self.aliases.resolve(event.handset)
             self.watch.heard(handset, event.receiver, event.t, event.rssi, event.battery)
-            self._heard(handset, event.receiver, event.t, event.rssi, event.battery, 0)
+            self.table.heard(handset, event.receiver, event.t, event.rssi, event.battery, 0)
         else:
             self.journal.append(self.intake.bad_frame(event, self.journal.next_id()))
 
@@ -287,17 +287,6 @@ class BridgeCore:
             if old is not None:
                 old.cancel()
             self._key_timers[round_id] = asyncio.ensure_future(forget())
-
-    def _heard(
-        self,
-        handset: str,
-        receiver: str,
-        t: float,
-        rssi: int | None,
-        battery: int | None,
-        presses: int,
-    ) -> None:
-        self.table.heard(handset, receiver, t, rssi, battery, presses)
 
     def handsets_document(self) -> dict[str, Any]:
         """Every handset heard this session, with its flags, and the receivers' flags, as
