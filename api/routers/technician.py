@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ServiceDep
+from bridge.event.roster import Roster
 from bridge.health import RollCall, board_filter, handset_board
 from bridge.service import Service
 
@@ -21,33 +23,57 @@ Short = Annotated[str | None, Query(max_length=TEXT_MAX)]
 
 
 def _board(service: Service, since: float | None = None) -> list[dict[str, Any]]:
-    roster = service.desk.roster if service.desk is not None else None
-    return handset_board(roster, service.handsets(), since=since)
-
-
-def _check_flag(flag: str | None) -> None:
-    if flag is not None and flag not in FLAG_KINDS:
-        raise HTTPException(422, f"flag must be one of {', '.join(FLAG_KINDS)}, got {flag!r}")
+    return handset_board(_roster(service), service.handsets(), since=since)
 
 
 FlagQuery = Annotated[str | None, Query(description=f"one of {', '.join(FLAG_KINDS)}")]
 SinceQuery = Annotated[float | None, Query(ge=0, description="silent: not heard since")]
 
 
-@router.get("/handsets", response_model=list[dict[str, Any]])
-async def handsets(
-    service: ServiceDep,
+@dataclass(frozen=True, slots=True)
+class BoardView:
+    """Which of the board's rows a request wants: its filters, and since when a paired
+    handset not heard is ``silent``."""
+
+    flag: str | None
+    table: str | None
+    receiver: str | None
+    text: str | None
+    since: float | None
+
+    def rows(
+        self, roster: Roster | None, seen: dict[str, dict[str, Any]], only: set[str] | None = None
+    ) -> list[dict[str, Any]]:
+        board = handset_board(roster, seen, since=self.since, only=only)
+        return board_filter(
+            board, flag=self.flag, table=self.table, receiver=self.receiver, text=self.text
+        )
+
+
+def board_view(
     flag: FlagQuery = None,
     table: Short = None,
     receiver: Short = None,
     q: Short = None,
     since: SinceQuery = None,
-) -> Response:
+) -> BoardView:
+    if flag is not None and flag not in FLAG_KINDS:
+        raise HTTPException(422, f"flag must be one of {', '.join(FLAG_KINDS)}, got {flag!r}")
+    return BoardView(flag, table, receiver, q, since)
+
+
+View = Annotated[BoardView, Depends(board_view)]
+
+
+def _roster(service: Service) -> Roster | None:
+    return service.desk.roster if service.desk is not None else None
+
+
+@router.get("/handsets", response_model=list[dict[str, Any]])
+async def handsets(service: ServiceDep, view: View) -> Response:
     """Every handset heard and every paired one, flagged first: where and when last heard,
     signal, battery, who holds it, and its flags."""
-    _check_flag(flag)
-    rows = _board(service, since)
-    rows = board_filter(rows, flag=flag, table=table, receiver=receiver, text=q)
+    rows = view.rows(_roster(service), service.handsets())
     # Encoded as it is: rows of plain JSON values, 50,000 of them at the largest events,
     # which a generic encoder and a response model would copy twice more.
     return Response(msgspec.json.encode(rows), media_type="application/json")
@@ -56,12 +82,8 @@ async def handsets(
 @router.get("/handsets/changes", response_model=dict[str, Any])
 async def handset_changes(
     service: ServiceDep,
+    view: View,
     after: Annotated[str | None, Query(max_length=120, description="an earlier cursor")] = None,
-    flag: FlagQuery = None,
-    table: Short = None,
-    receiver: Short = None,
-    q: Short = None,
-    since: SinceQuery = None,
 ) -> Response:
     """The board's rows changed since the answer that gave the cursor ``after``, for a board
     that keeps its rows (at 50,000 handsets the whole board is ~6 MB):
@@ -70,17 +92,15 @@ async def handset_changes(
     do. Without ``after``, or when the cursor no longer applies (the service started again,
     the roster changed, other filters or ``since``), ``whole`` is true and ``rows`` is the
     whole board."""
-    _check_flag(flag)
     seen = service.handsets()  # first: it takes this process's own bridge's latest changes
     sightings = service.mirror.sightings
-    roster = service.desk.roster if service.desk is not None else None
-    filters: dict[str, Any] = {"flag": flag, "table": table, "receiver": receiver, "text": q}
-    view = hashlib.blake2b(msgspec.json.encode([filters, since]), digest_size=6).hexdigest()
+    roster = _roster(service)
+    digest = hashlib.blake2b(msgspec.json.encode(view), digest_size=6).hexdigest()
     held_by = f"{roster.token}.{roster.revision}" if roster is not None else "-"
-    basis = f"{sightings.epoch}:{held_by}:{view}:"
+    basis = f"{sightings.epoch}:{held_by}:{digest}:"
     held = after.removeprefix(basis) if after is not None and after.startswith(basis) else ""
     changed = sightings.changed_since(int(held)) if held.isascii() and held.isdigit() else None
-    rows = board_filter(handset_board(roster, seen, since=since, only=changed), **filters)
+    rows = view.rows(roster, seen, only=changed)
     gone = [] if changed is None else sorted(changed - {row["handset"] for row in rows})
     body = {
         "cursor": f"{basis}{sightings.version}",
