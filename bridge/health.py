@@ -107,6 +107,12 @@ def health_report(service: Service) -> dict[str, Any]:
                 critical = True
     # Messages dropped from the bus: forged, malformed or out of line (never applied).
     out["bus"] = service.guard.report()
+    # A reader of the handset tables (the tally's count of handsets heard, pairing by the
+    # next press) that failed on one: the log has the error.
+    failed = service.mirror.table_listener_failures
+    out["bus"]["table_readers_failed"] = failed
+    if failed:
+        warnings.append("table_readers_failed")
     if service.controller is not None:
         out["current_round"] = service.controller.current
     # critical: presses are not being made durable; degraded: a link or receiver is down.

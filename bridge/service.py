@@ -245,7 +245,6 @@ class Service:
             self.tally = TallyEngine(
                 self.link,
                 topics,
-                bridges=self._bridges,
                 receipts=receipts,
                 interval_s=s.rounds.tally_interval_ms / 1000,
                 settle_s=s.rounds.settle_ms / 1000,
@@ -263,7 +262,6 @@ class Service:
                 store=self.store,
                 link=self.link,
                 topics=topics,
-                bridges=self._bridges,
                 clock=self.clock,
                 on_round=self._round_changed,
                 on_round_deleted=self._states.put_nowait,
@@ -280,10 +278,11 @@ class Service:
             RequestHandler(
                 self.link, topics, s.bridge_id, self.desk, token=s.api.token, guard=self.guard
             )
-        if self.core is not None:  # this process's tally, desk and mirror take its table changes
-            for listener in (self.tally, self.desk):
-                if listener is not None:
-                    self.core.table_listeners.append(listener.take_table)
+        # The tally and the desk read every bridge's handset tables as the mirror takes them.
+        for reader in (self.tally, self.desk):
+            if reader is not None:
+                self.mirror.table_listeners.append(reader.take_table)
+        if self.core is not None:  # the mirror takes this process's own bridge's changes
             changes = f"bridge/{s.bridge_id}/{handset_tables.CHANGES}"
             self.core.table_listeners.append(
                 lambda doc, data: self.mirror.update(changes, doc, data)

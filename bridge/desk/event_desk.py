@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import aiomqtt
 
 from bridge.clock import Clock
 from bridge.desk.audit import HOST, ORGANISER, TECHNICIAN, AuditTrail
@@ -30,8 +28,7 @@ from bridge.event.roster import Participant, Roster, RosterError
 from bridge.event.roster_files import load_roster, roster_from_csv
 from bridge.event.rounds import RoundState
 from bridge.event.votes import Unpaired
-from bridge.mqtt import handset_tables
-from bridge.mqtt.link import MqttLink, payload_bytes
+from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -85,10 +82,8 @@ class EventDesk:
         audit_params_max: int = 4000,
         agenda_file: Path | None = None,
         roster_file: Path | None = None,
-        bridges: Collection[str] | None = None,
     ) -> None:
         self.store = store
-        self._bridges = bridges  # whose handset tables pair handsets (None: any bridge's)
         self._link = link
         self._topics = topics
         self.clock = clock
@@ -111,8 +106,6 @@ class EventDesk:
         self.roster_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._listening: dict[str, tuple[float, asyncio.Future[str]]] = {}
         self._presses_seen: dict[str, int] = {}
-        for tables in (topics.all_bridge_handsets, topics.all_bridge_handset_changes):
-            link.subscribe(tables, self._on_handsets, own=False)  # own: take_table
 
     @property
     def agenda(self) -> Agenda | None:
@@ -228,21 +221,9 @@ class EventDesk:
             self._listening.pop(participant_id, None)
         return await self.pair(participant_id, handset)
 
-    def _on_handsets(self, message: aiomqtt.Message) -> None:
-        """A bridge's handset table or its changes: a handset pressed anew may pair (see
-        :meth:`heard`)."""
-        bridge = [*self._topics.split(str(message.topic)), "", ""][1]
-        if self._bridges is not None and bridge not in self._bridges:
-            return  # counted where the mirror takes it (bus.rejected)
-        try:
-            self.take_table(handset_tables.read(str(message.topic), payload_bytes(message)))
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
-
-    def take_table(self, doc: dict[str, Any], data: bytes = b"") -> None:
-        """A handset table or change message (checked), from the bus or as this process's own
-        bridge publishes it; an entry without a press count or time: ValueError, TypeError or
-        KeyError."""
+    def take_table(self, doc: dict[str, Any]) -> None:
+        """A bridge's handset table or change message, as the mirror takes it (checked, from
+        a bridge in ``bus.bridges``, newer than its copy)."""
         entries = doc["handsets"].items()
         pressed = [(h, int(v["presses"]), float(v["last"])) for h, v in entries if v is not None]
         for handset, presses, last in pressed:

@@ -180,6 +180,10 @@ class Mirror:
         self._raw: dict[str, str] = {}  # the latest payloads' JSON, where it was at hand
         self._whole_frames: dict[str, Frame] = {}  # handset tables' frames, made when needed
         self.sightings = handset_tables.Sightings()  # every bridge's table merged
+        # Told of each handset table and change message taken (not those older than the
+        # copy): the tally's count of handsets heard, the desk's pairing by the next press.
+        self.table_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.table_listener_failures = 0
         self._clock = clock
         self._clients: set[MirrorClient] = set()
         self._stall = stall_s
@@ -219,6 +223,12 @@ class Mirror:
         copy = handset_tables.apply(self.latest.get(whole_topic), payload, whole=whole)
         if copy is None:
             return  # older than the table kept
+        for listener in self.table_listeners:
+            try:
+                listener(payload)
+            except Exception:  # one reader's failure must not stop the others or the mirror
+                self.table_listener_failures += 1
+                log.exception("a reader of %s failed", topic)
         if whole:
             self._store(topic, copy, None)  # with "complete": the message as it came is not it
             self.sightings.take(self._tables(), topic, None)

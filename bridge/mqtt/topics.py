@@ -78,14 +78,6 @@ class Topics:
     def all_round_states(self) -> str:
         return f"{self.base}/round/+/state"
 
-    @property
-    def all_bridge_handsets(self) -> str:
-        return f"{self.base}/bridge/+/handsets"
-
-    @property
-    def all_bridge_handset_changes(self) -> str:
-        return f"{self.base}/bridge/+/handset_changes"
-
     def requests(self, bridge: str) -> str:
         return f"{self.base}/bridge/{bridge}/request/+"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from pydantic import ValidationError
 from bridge.clock import Clock, SystemClock, TimerHandle
 from bridge.event.rounds import RoundState, RoundStatus
 from bridge.event.votes import COUNTABLE, PUBLISHED, Record
-from bridge.mqtt import handset_tables
 from bridge.mqtt.guard import BusGuard, Rejected
 from bridge.mqtt.link import MqttLink, payload_bytes
 from bridge.mqtt.topics import Topics
@@ -61,10 +60,8 @@ class TallyEngine:
         guard: BusGuard | None = None,
         desk_on_bus: bool = True,
         max_revision_jump: int = 10000,
-        bridges: Collection[str] | None = None,
     ) -> None:
         self._link = link
-        self._bridges = bridges  # whose handset tables count as heard (None: any bridge's)
         self.receipts = receipts or Receipts(link, topics)
         self._topics = topics
         self._interval = interval_s
@@ -97,8 +94,6 @@ class TallyEngine:
         if desk_on_bus:
             link.subscribe(topics.all_round_states, self._on_state)
             link.subscribe(topics.roster, self._on_roster)
-        for tables in (topics.all_bridge_handsets, topics.all_bridge_handset_changes):
-            link.subscribe(tables, self._on_handsets, own=False)  # own: take_table
         link.subscribe(topics.all_round_turnouts, self._on_turnout)
         # round -> bridge -> (the round's last reset, voters by table)
         self._turnouts: dict[str, dict[str, tuple[float | None, dict[str, int]]]] = {}
@@ -161,21 +156,9 @@ class TallyEngine:
                 tally.set_seating(seating)
                 self._mark(round_id)
 
-    def _on_handsets(self, message: aiomqtt.Message) -> None:
-        """A bridge's whole handset table or its changes: the handsets it heard."""
-        bridge = [*self._topics.split(str(message.topic)), "", ""][1]
-        if self._bridges is not None and bridge not in self._bridges:
-            return  # counted where the mirror takes it (bus.rejected)
-        try:
-            doc = handset_tables.read(str(message.topic), payload_bytes(message))
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring malformed handset table on %s: %s", message.topic, exc)
-            return
-        self.take_table(doc)
-
-    def take_table(self, doc: dict[str, Any], data: bytes = b"") -> None:
-        """A handset table or change message (checked), from the bus or as this process's own
-        bridge publishes it."""
+    def take_table(self, doc: dict[str, Any]) -> None:
+        """A bridge's handset table or change message, as the mirror takes it (checked, from
+        a bridge in ``bus.bridges``, newer than its copy)."""
         self.hear(h for h, entry in doc["handsets"].items() if entry is not None)
 
     def hear(self, handsets: Iterable[str]) -> None:

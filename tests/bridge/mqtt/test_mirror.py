@@ -177,3 +177,19 @@ async def test_a_client_following_only_the_changes_is_let_go_when_far_behind() -
     # It could not catch up with a whole table it does not follow: no change is lost silently.
     assert dropped == ["follower"]
     assert mirror.clients == 0
+
+
+def test_table_readers_get_what_the_mirror_takes_and_one_that_fails_is_counted() -> None:
+    mirror = Mirror()
+    taken: list[int] = []
+
+    def failing(doc: dict[str, Any]) -> None:
+        raise RuntimeError("a reader that fails")
+
+    mirror.table_listeners += [failing, lambda doc: taken.append(doc["seq"])]
+    mirror.update("bridge/b1/handsets", _table(1, {"A": {"presses": 1}}))
+    mirror.update("bridge/b1/handset_changes", _table(2, {"A": {"presses": 2}}))
+    mirror.update("bridge/b1/handset_changes", _table(2, {"A": {"presses": 2}}))  # again
+    mirror.update("bridge/b1/handsets", _table(1, {"A": {"presses": 1}}))  # older
+    assert taken == [1, 2]  # neither the repeated change nor the older table
+    assert mirror.table_listener_failures == 2
