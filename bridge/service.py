@@ -173,6 +173,7 @@ class Service:
             owns=self._owns,
             taken=self._taken,
             accept=self._fenced,
+            max_bytes=s.bus.max_state_bytes,
         )
         if "api" not in self.roles:  # with the desk here, the roster comes directly
             self.link.subscribe(topics.roster, self._on_roster)

@@ -117,6 +117,10 @@ class BusSettings(Section):
     bridges: list[str] = []
     # A vote batch larger than this is dropped (batch_max presses take about 100 bytes each).
     max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # Any other message the service mirrors (round states, tallies, results, the agenda,
+    # handset tables) larger than this is dropped: a whole handset table of 50,000 handsets
+    # is about 5 MB.
+    max_state_bytes: int = Field(32 * 1_048_576, ge=65536, le=256 * 1_048_576)
     # Presses per vote batch; a bridge sends at most [mqtt] batch_max.
     max_batch_records: int = Field(10000, ge=1)
     # How far a batch's record ids may run ahead of the highest one its bridge sent: a

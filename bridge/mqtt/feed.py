@@ -42,6 +42,7 @@ class MirrorFeed:
         owns: Owns,
         taken: Taken | None = None,
         accept: Callable[[str, Any], bool] | None = None,
+        max_bytes: int = 32 * 1_048_576,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -50,6 +51,7 @@ class MirrorFeed:
         self._owns = owns
         self._taken = taken
         self._accept = accept  # a last say on messages from the bus (lease epochs)
+        self._max_bytes = max_bytes  # a larger message from the bus is dropped unread
         for pattern in PATTERNS:
             link.subscribe(f"{topics.base}/{pattern}", self._from_bus)
         link.on_retained.append(self._own)
@@ -78,6 +80,10 @@ class MirrorFeed:
                 )
                 await self._restore(topic)
             return  # mirrored when it was published
+        if len(data) > self._max_bytes:
+            too_large = Rejected("too large", f"{len(data)} bytes over bus.max_state_bytes")
+            self._guard.reject(topic, too_large)
+            return
         try:
             doc = json.loads(data) if data else None
         except ValueError:

@@ -31,6 +31,7 @@ DROPPED = {
     "not published by its owner",  # the retained round state and results
     "request without the token",  # close over MQTT
     "malformed",  # a handset table's change message that is not one
+    "too large",  # a retained message over bus.max_state_bytes
 }
 
 
@@ -74,6 +75,8 @@ async def _forge(svc: Running, base: str, round_id: str) -> int:
         (f"{base}/bridge/bridge1/handset_changes", b'{"seq": 99, "handsets": {"B0B": {}}}', False),
         (f"{base}/bridge/bridge2/handset_changes", b'{"seq": 1, "handsets": {"B0B": 7}}', False),
         (f"{base}/bridge/bridge3/handsets", b'{"handsets": {"B0C": {"last": 1.0}}}', True),
+        # Over bus.max_state_bytes (64 KiB here): dropped unread.
+        (f"{base}/rx/rx9/availability", b'{"pad": "' + b"x" * 70_000 + b'"}', True),
     ]
     let_in = 0
     for name, login in (("anonymous", {}), ("display", svc.login("display"))):
@@ -114,6 +117,7 @@ async def test_forgeries_are_dropped_and_the_results_are_the_audiences(
             shared_broker if bus == "shared-anonymous" else "embedded",
             receivers=[{"name": "rx1", "driver": "arsrx", "url": endpoint.url}],
             api={"token": TOKEN},
+            bus={"max_state_bytes": 65536},
         )
         if bus != "shared-anonymous":
             server = bus.removeprefix("embedded-")
