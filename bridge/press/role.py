@@ -18,12 +18,9 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
-
-import msgspec
 
 from bridge.event.pairing import PairingLedger
 from bridge.event.rounds import RoundState, RoundStatus
@@ -31,7 +28,7 @@ from bridge.event.votes import COUNTABLE, Decision, Record
 from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
 from bridge.press.anonymity import RoundKeys
-from bridge.press.handsets import HandsetTable
+from bridge.press.handsets import HandsetTable, TablePublication
 from bridge.press.intake import Intake
 from bridge.press.journal import Journal
 from bridge.press.publisher import VotePublisher
@@ -50,10 +47,6 @@ from drivers.base import (
 from drivers.ids import HandsetAliases
 
 log = logging.getLogger(__name__)
-
-# Change messages of the handset table kept while the link is down (about two minutes of
-# them); past that the whole table replaces them once the link is back.
-TABLE_OUTBOX_MAX = 120
 
 _ACKS = {
     Decision.COUNTED: Ack.ACCEPTED,
@@ -113,12 +106,8 @@ class BridgeCore:
         self.status: dict[str, ReceiverStatus] = {}
         self.table = HandsetTable()
         self.handsets = self.table.health
-        # Told of each change message of the handset table as it is published (the document
-        # and its JSON): this process's tally, desk and mirror take it here instead of
-        # decoding their own message from the bus.
-        self.table_listeners: list[Callable[[dict[str, Any], bytes], None]] = []
-        self._table_outbox: deque[tuple[dict[str, Any], bytes]] = deque()  # taken, not sent
-        self._whole_due = False  # change messages were dropped: the whole table is due
+        self.publication = TablePublication(self.table, self.watch, bridge_id, clock)
+        self.table_listeners = self.publication.listeners
         self.decisions: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen_rounds: set[str] = set()
@@ -289,61 +278,25 @@ class BridgeCore:
             self._key_timers[round_id] = asyncio.ensure_future(forget())
 
     def handsets_document(self) -> dict[str, Any]:
-        """Every handset heard this session, with its flags, and the receivers' flags, as
-        published on ``.../handsets`` (its ``handsets`` is the live table: read it only)."""
-        return self._table_document(self.table.entries(self.watch))
+        """The whole handset table, as published on ``.../handsets``."""
+        return self.publication.whole()
 
-    def handset_changes(self) -> dict[str, Any]:
-        """The handset table's entries made again since the last change message, as
-        published on ``.../handset_changes``."""
-        return self._table_document(self.table.take_changes(self.watch))
-
-    def _table_document(self, handsets: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "bridge": self.bridge_id,
-            "t": round(self._clock(), 3),
-            "epoch": self.table.epoch,
-            "seq": self.table.seq,
-            "handsets": handsets,
-            "receivers": self.watch.receivers_document(),
-        }
+    def take_handset_changes(self) -> None:
+        """Take the handset table's changes now (see :meth:`TablePublication.take_changes`)."""
+        self.publication.take_changes()
 
     def review(self) -> None:
         """Let the fault watch check the receivers' counters (every handset-table tick)."""
         self.watch.review(self._clock(), {n: r.stats for n, r in self.receivers.items()})
 
-    def take_handset_changes(self) -> None:
-        """Take the handset table's changes now, if any: this process's readers (tally, desk,
-        mirror) get them at once, the bus with the next publication. The technician's board
-        calls it before it reads, so that what it shows is never older than its request.
-
-        While the link is down the change messages wait, up to ``TABLE_OUTBOX_MAX``; past
-        that they are dropped and the whole table goes out instead once the link is back
-        (readers see the gap, and the whole table puts them right)."""
-        if not (self.table.changed or self.watch.changed):
-            return
-        self.watch.changed = False
-        doc = self.handset_changes()
-        data = msgspec.json.encode(doc)
-        if len(self._table_outbox) >= TABLE_OUTBOX_MAX:
-            self._table_outbox.clear()
-            self._whole_due = True
-        self._table_outbox.append((doc, data))
-        for listener in self.table_listeners:
-            try:
-                listener(doc, data)
-            except Exception:  # one reader's failure must not stop the others or the bus
-                log.exception("a reader of the handset table's changes failed")
-
     async def publish_handsets(self, interval_s: float, whole_interval_s: float) -> None:
-        """Publish the handset table's changes at most every ``interval_s`` when a handset or
-        a flag changed (and those the technician's board took in between), and the whole
-        table (retained) at most every ``whole_interval_s`` while it changes, once within the
-        first interval (naming this run's epoch), and after change messages were dropped."""
+        """Every ``interval_s``: the fault watch's review, the turnout of anonymous rounds
+        that changed, the handset table's changes (and those the technician's board took in
+        between), and the whole table at most every ``whole_interval_s`` while it changes
+        (once within the first interval, naming this run's epoch, and after change messages
+        were dropped)."""
         changes_topic = self._topics.bridge_handset_changes(self.bridge_id)
         whole_topic = self._topics.bridge_handsets(self.bridge_id)
-        loop = asyncio.get_running_loop()
-        whole_seq, whole_after = -1, 0.0
         while True:
             await asyncio.sleep(interval_s)
             self.review()
@@ -355,21 +308,8 @@ class BridgeCore:
                     qos=1,
                     retain=True,
                 )
-            self.take_handset_changes()
-            while self._table_outbox:  # in order: a reader takes them by number
-                doc, data = self._table_outbox[0]
-                await self._link.publish(changes_topic, data, qos=1, doc=doc)
-                if self._table_outbox and self._table_outbox[0][0] is doc:
-                    self._table_outbox.popleft()
-            due = self._whole_due or loop.time() >= whole_after
-            if self.table.seq != whole_seq and due:
-                doc = self.handsets_document()
-                doc["handsets"] = dict(doc["handsets"])  # as it is now, for the readers kept
-                whole_seq, whole_after = self.table.seq, loop.time() + whole_interval_s
-                self._whole_due = False
-                await self._link.publish(
-                    whole_topic, msgspec.json.encode(doc), qos=1, retain=True, doc=doc
-                )
+            self.publication.take_changes()
+            await self.publication.send(self._link, changes_topic, whole_topic, whole_interval_s)
 
     # Supervision.
 

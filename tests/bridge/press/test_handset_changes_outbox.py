@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bridge.press.role import TABLE_OUTBOX_MAX
+from bridge.press.handsets import TABLE_OUTBOX_MAX
 from tests.bridge.press.onair import T0, bridge
 
 
@@ -23,7 +23,7 @@ async def test_changes_wait_for_the_link_up_to_a_bound_and_every_reader_gets_the
 
         b.core.table_listeners.append(failing)
         b.core.table_listeners.append(lambda doc, data: told.append(doc["seq"]))
-        outbox = b.core._table_outbox
+        outbox = b.core.publication.outbox
         for n in range(1, TABLE_OUTBOX_MAX + 11):
             b.core.table.heard(f"{0x428000 + n:06X}", "rx1", T0 + n, None, None, 1)
             b.core.take_handset_changes()  # as the technician's board does between ticks
@@ -31,5 +31,7 @@ async def test_changes_wait_for_the_link_up_to_a_bound_and_every_reader_gets_the
         b.core.take_handset_changes()  # nothing changed since: no message
     assert told == list(range(1, TABLE_OUTBOX_MAX + 11))  # the reader after the failing one
     assert [doc["seq"] for doc, _ in outbox] == list(range(TABLE_OUTBOX_MAX + 1, len(told) + 1))
-    assert b.core._whole_due  # the dropped ones: the whole table goes out once the link is up
+    assert (
+        b.core.publication.whole_due
+    )  # the dropped ones: the whole table goes out once the link is up
     assert "a reader of the handset table's changes failed" in caplog.text
